@@ -1,0 +1,170 @@
+"""The `amp-jax` command line: train, test and cases (MimicKit's flags are accepted too)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from amp_jax.errors import InputError
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num_envs", type=int, help="parallel environments")
+    p.add_argument("--seed", "--rand_seed", dest="seed", type=int, help="random seed")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set agent.action_std=0.1 (repeatable)")
+    p.add_argument("--visualize", default="false", help="MimicKit's flag; amp-jax trains headless")
+    p.add_argument("--logger", default="tb", choices=["txt", "tb"], help="metrics.jsonl is always written")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="amp-jax", description="Adversarial Motion Priors in JAX + MuJoCo MJX.")
+    sub = parser.add_subparsers(dest="command")
+
+    train = sub.add_parser("train", help="train a case", description="Train a case by name or config file.")
+    train.add_argument("case", nargs="?", help="case name (see `amp-jax cases`) or a config YAML")
+    train.add_argument("--config", help="config YAML (instead of a case name)")
+    train.add_argument("--out_dir", help="run directory (default: output/<case>)")
+    train.add_argument("--max_samples", type=int, help="stop after this many environment steps")
+    train.add_argument("--max_iterations", type=int, help="stop after this many iterations (this invocation)")
+    train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out_dir")
+    _common(train)
+
+    test = sub.add_parser("test", help="test a trained run with deterministic actions")
+    test.add_argument("--model_file", required=True, help="run directory of a trained model")
+    test.add_argument("--test_episodes", type=int, default=32)
+    _common(test)
+
+    sub.add_parser("cases", help="list the cases")
+    return parser
+
+
+def _mimickit_argv(argv: list[str]) -> list[str]:
+    """Accept MimicKit's style: `--mode train|test` and `--arg_file FILE` (CLI values win)."""
+    argv = list(argv)
+    if "--arg_file" in argv:
+        i = argv.index("--arg_file")
+        path = Path(argv[i + 1])
+        if not path.is_file():
+            raise InputError(f"{path}: arg file not found")
+        lines = [ln for ln in path.read_text().splitlines() if not ln.strip().startswith("#")]
+        extra = shlex.split(" ".join(lines))
+        argv = argv[:i] + argv[i + 2:]
+        given = {a for a in argv if a.startswith("--")}
+        j = 0
+        while j < len(extra):  # keep file tokens whose flag the command line does not set
+            flag, k = extra[j], j + 1
+            while k < len(extra) and not extra[k].startswith("--"):
+                k += 1
+            if flag not in given:
+                argv += extra[j:k]
+            j = k
+    if "--mode" in argv:
+        i = argv.index("--mode")
+        mode = argv[i + 1]
+        if mode not in ("train", "test"):
+            raise InputError(f"--mode must be train or test, got {mode!r}")
+        argv = [mode] + argv[:i] + argv[i + 2:]
+    return argv
+
+
+def _configure_jax() -> None:
+    """Persistent compilation cache on accelerators (or wherever AMP_JAX_CACHE names a folder).
+
+    Off by default on CPU: XLA:CPU warns that cached executables may not match the host's features.
+    """
+    import jax
+
+    cache = os.environ.get("AMP_JAX_CACHE")
+    if cache is None and jax.default_backend() != "cpu":
+        cache = str(Path.home() / ".cache" / "amp-jax" / "xla")
+    if cache:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def _overrides(args) -> dict:
+    from amp_jax.config import parse_override
+
+    out = dict(parse_override(o) for o in args.overrides)
+    if args.num_envs is not None:
+        out["train.num_envs"] = args.num_envs
+    if args.seed is not None:
+        out["train.seed"] = args.seed
+    return out
+
+
+def _cmd_train(args) -> None:
+    from amp_jax.config import case_path, load_config
+    from amp_jax.trainer import train
+
+    source = args.config or args.case
+    if not source:
+        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE")
+    overrides = _overrides(args)
+    if args.max_samples is not None:
+        overrides["train.max_samples"] = args.max_samples
+    cfg = load_config(case_path(source), overrides)
+    run_dir = Path(args.out_dir or Path("output") / cfg.case)
+    if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        raise InputError(f"{run_dir} already holds checkpoints: pass --resume to continue it or a new --out_dir")
+    _configure_jax()
+    print(f"training {cfg.case} in {run_dir} with {cfg.train.num_envs} environments", flush=True)
+    train(cfg, run_dir, resume=args.resume, max_iterations=args.max_iterations)
+    print(f"checkpoints in {run_dir / 'checkpoints'}", flush=True)
+
+
+def _cmd_test(args) -> None:
+    from amp_jax import checkpoint, evaluate
+    from amp_jax.build import build
+    from amp_jax.train_step import init_train_state
+
+    run_dir = Path(args.model_file)
+    cfg = checkpoint.load_run_config(run_dir)
+    num_envs = args.num_envs or min(cfg.train.num_envs, args.test_episodes)
+    _configure_jax()
+    env, learner = build(cfg)
+    mgr = checkpoint.manager(run_dir)
+    step, state = checkpoint.restore(mgr, init_train_state(learner, env, cfg.train.seed))
+    stats = evaluate.test_policy(learner, env, state, args.test_episodes, num_envs, seed=args.seed or 0)
+    print(f"model: {run_dir} (iteration {step})")
+    print(f"Mean Return: {stats['mean_return']:.4f}")
+    print(f"Mean Episode Length: {stats['mean_episode_length']:.2f}")
+    print(f"Fall Rate: {stats['fall_rate']:.3f}")
+    print(f"Mean Style Reward: {stats['mean_style_reward']:.4f}")
+    print(f"Episodes: {stats['episodes']}")
+
+
+def _cmd_cases(args) -> None:
+    import yaml
+
+    from amp_jax.config import CONFIG_DIR
+
+    for path in sorted(CONFIG_DIR.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text()) or {}
+        print(f"{path.stem:40s} {data.get('description', '')}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
+    try:
+        args = _parser().parse_args(_mimickit_argv(argv))
+        if args.command is None:
+            _parser().print_help()
+            return 2
+        {"train": _cmd_train, "test": _cmd_test, "cases": _cmd_cases}[args.command](args)
+        return 0
+    except InputError as e:
+        if debug:
+            raise
+        print(f"amp-jax: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The AMP environment as pure functions: reset(key) -> state, step(state, action) -> (state, output).
+
+One environment; vmap for many. Reference-state initialisation (a random clip and time, with the
+discriminator history pre-filled from the clip), PD targets from normalised actions, early
+termination when a body other than the contact bodies touches the floor, timeouts, and automatic
+reset of finished episodes inside `step`. A physics fault (NaN or exploding velocities) ends the
+episode like a fall, is reported in the output, and never reaches the observations.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from mujoco import mjx
+
+from amp_jax import kinematics, observations, pd
+from amp_jax.character import Character
+from amp_jax.config import EnvConfig
+from amp_jax.motion_library import MotionLibrary
+from amp_jax.observations import CharFrame
+
+# Episode end flags, as in MimicKit.
+NULL, FAIL, TIME = 0, 1, 3
+MAX_QVEL = 1e3  # a velocity above this is a physics fault
+
+
+@struct.dataclass
+class EnvState:
+    data: mjx.Data
+    obs: jax.Array  # policy observation of the current frame
+    history: CharFrame  # the last num_disc_obs_steps frames, oldest first
+    step_count: jax.Array  # control steps since reset
+    key: jax.Array
+
+
+@struct.dataclass
+class StepOutput:
+    """What one step produced, before any automatic reset."""
+
+    next_obs: jax.Array  # policy observation after the step (the terminal one if done)
+    disc_obs: jax.Array  # discriminator window ending after the step
+    reward: jax.Array  # task reward (0 for style-only cases)
+    done: jax.Array  # NULL, FAIL or TIME
+    physics_fault: jax.Array  # bool
+
+
+class AmpEnv:
+    """Static description (character, motions, settings) with pure reset/step functions."""
+
+    def __init__(self, character: Character, motions: MotionLibrary, cfg: EnvConfig):
+        self.character = character
+        self.layout = character.layout
+        self.motions = motions
+        self.cfg = cfg
+        self.model = mjx.put_model(character.mj_model)
+        self._data_template = mjx.make_data(self.model)
+        self.control_dt = 1.0 / cfg.physics.control_freq
+        self.substeps = cfg.physics.sim_freq // cfg.physics.control_freq
+        self.episode_steps = int(round(cfg.episode_length * cfg.physics.control_freq))
+        low, high = self.layout.action_low, self.layout.action_high
+        self._action_mean = jnp.asarray(0.5 * (high + low))
+        self._action_scale = jnp.asarray(0.5 * (high - low))
+        self.obs_size = observations.policy_obs_size(self.layout, cfg.root_height_obs)
+        self.disc_obs_size = cfg.num_disc_obs_steps * observations.disc_frame_size(self.layout, cfg.root_height_obs)
+        self.action_size = self.layout.num_dof
+
+    # -- reference motion ---------------------------------------------------------------------
+    def motion_window(self, clip_id, t0) -> CharFrame:
+        """Reference frames at t0 - (n-1) dt, ..., t0 (oldest first)."""
+        n = self.cfg.num_disc_obs_steps
+        times = t0 + self.control_dt * jnp.arange(-(n - 1), 1, dtype=jnp.float32)
+        return observations.frame_from_motion(self.layout, self.motions.state(clip_id, times))
+
+    def demo_disc_obs(self, key) -> jax.Array:
+        """One discriminator observation of a random window of the reference motions."""
+        k1, k2 = jax.random.split(key)
+        clip = self.motions.sample_clips(k1)
+        t0 = self.motions.sample_times(k2, clip)
+        return observations.disc_obs(self.motion_window(clip, t0), self.cfg.global_obs, self.cfg.root_height_obs)
+
+    # -- reset / step ---------------------------------------------------------------------------
+    def reset(self, key) -> EnvState:
+        key, k_clip, k_time = jax.random.split(key, 3)
+        clip = self.motions.sample_clips(k_clip)
+        t0 = self.motions.sample_times(k_time, clip) if self.cfg.rand_reset else jnp.float32(0.0)
+        n = self.cfg.num_disc_obs_steps
+        times = t0 + self.control_dt * jnp.arange(-(n - 1), 1, dtype=jnp.float32)
+        ref = self.motions.state(clip, times)
+        window = observations.frame_from_motion(self.layout, ref)
+        cur = jax.tree.map(lambda x: x[-1], ref)
+        qpos = kinematics.to_qpos(self.layout, cur.root_pos, cur.root_rot, cur.joint_rot)
+        qvel = kinematics.to_qvel(cur.root_rot, cur.root_vel, cur.root_ang_vel, cur.dof_vel)
+        data = self._data_template.replace(qpos=qpos, qvel=qvel)
+        newest = jax.tree.map(lambda x: x[-1], window)
+        return EnvState(data=data, obs=self._policy_obs(newest), history=window,
+                        step_count=jnp.int32(0), key=key)
+
+    def _policy_obs(self, frame: CharFrame) -> jax.Array:
+        return observations.policy_obs(frame, self.cfg.global_obs, self.cfg.root_height_obs)
+
+    def pd_targets(self, action) -> jax.Array:
+        """PD targets from a normalised action (+-1 reaches the bounds), clipped to the bounds."""
+        target = action * self._action_scale + self._action_mean
+        return jnp.clip(target, jnp.asarray(self.layout.action_low), jnp.asarray(self.layout.action_high))
+
+    def read_frame(self, data: mjx.Data) -> tuple[CharFrame, jax.Array]:
+        """The simulated frame and the lowest height of a geom that must not touch the floor."""
+        qpos, qvel = data.qpos, data.qvel
+        root_rot = qpos[3:7]
+        joint_rot = kinematics.qpos_to_joint_rot(self.layout, qpos)
+        body_pos, body_rot = kinematics.forward_kinematics(self.layout, qpos[:3], root_rot, joint_rot)
+        frame = CharFrame(root_pos=qpos[:3], root_rot=root_rot, root_vel=qvel[:3],
+                          root_ang_vel=kinematics.root_ang_vel_world(qpos, qvel), joint_rot=joint_rot,
+                          dof_vel=qvel[6:], key_pos=body_pos[self.layout.key_body_ids])
+        return frame, kinematics.lowest_fail_geom_height(self.layout, body_pos, body_rot)
+
+    def step(self, state: EnvState, action) -> tuple[EnvState, StepOutput]:
+        data = pd.control_step(self.model, self.layout, state.data, self.pd_targets(action), self.substeps)
+        fault = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
+                  & jnp.all(jnp.abs(data.qvel) < MAX_QVEL))
+        frame, lowest = self.read_frame(data)
+        history = jax.tree.map(lambda h, f: jnp.concatenate([h[1:], f[None]], axis=0), state.history, frame)
+        step_count = state.step_count + 1
+        obs = self._policy_obs(frame)
+        disc = observations.disc_obs(history, self.cfg.global_obs, self.cfg.root_height_obs)
+        obs, disc = (jnp.where(fault, 0.0, jnp.nan_to_num(x)) for x in (obs, disc))
+        fell = (lowest < 0.0) & self.cfg.enable_early_termination
+        done = jnp.where(fell | fault, FAIL, jnp.where(step_count >= self.episode_steps, TIME, NULL))
+
+        key, reset_key = jax.random.split(state.key)
+        stepped = EnvState(data=data, obs=obs, history=history, step_count=step_count, key=key)
+        fresh = self.reset(reset_key)
+        next_state = jax.tree.map(lambda r, s: jnp.where(done != NULL, r, s), fresh, stepped)
+        out = StepOutput(next_obs=obs, disc_obs=disc, reward=jnp.float32(0.0), done=done, physics_fault=fault)
+        return next_state, out

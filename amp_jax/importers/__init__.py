@@ -1,0 +1,1 @@
+"""Converters from other projects' motion formats to amp-jax clips."""

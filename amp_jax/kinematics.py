@@ -1,0 +1,104 @@
+"""Forward kinematics and the maps between MuJoCo coordinates and a character's DoF vector.
+
+The DoF vector (length D) is MimicKit's: a ball joint contributes its exponential map, a hinge its
+angle, in depth-first body order. Its velocity is MuJoCo's qvel[6:] unchanged (ball joints: local
+angular velocity). Joint rotations are quaternions [..., B, 4] indexed by body (the root's entry and
+fixed joints are the identity).
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from amp_jax import quat
+from amp_jax.character import BALL, HINGE, Layout
+
+
+def dof_to_joint_rot(layout: Layout, dof_pos):
+    """Joint rotations [..., B, 4] from DoF positions [..., D]."""
+    batch = dof_pos.shape[:-1]
+    rots = []
+    for j, kind in enumerate(layout.joint_kind):
+        s = layout.dof_start[j]
+        if j > 0 and kind == BALL:
+            rots.append(quat.from_exp_map(dof_pos[..., s:s + 3]))
+        elif j > 0 and kind == HINGE:
+            rots.append(quat.from_axis_angle(jnp.asarray(layout.joint_axis[j]), dof_pos[..., s]))
+        else:
+            rots.append(quat.identity(batch))
+    return jnp.stack(rots, axis=-2)
+
+
+def joint_rot_to_dof(layout: Layout, joint_rot):
+    """DoF positions [..., D] from joint rotations [..., B, 4] (hinges: the twist about the axis)."""
+    parts = []
+    for j, kind in enumerate(layout.joint_kind):
+        if j > 0 and kind == BALL:
+            parts.append(quat.to_exp_map(joint_rot[..., j, :]))
+        elif j > 0 and kind == HINGE:
+            parts.append(quat.twist_angle(joint_rot[..., j, :], jnp.asarray(layout.joint_axis[j]))[..., None])
+    return jnp.concatenate(parts, axis=-1)
+
+
+def qpos_to_joint_rot(layout: Layout, qpos):
+    """Joint rotations [..., B, 4] read from MuJoCo qpos [..., nq]."""
+    batch = qpos.shape[:-1]
+    rots = []
+    for j, kind in enumerate(layout.joint_kind):
+        a = layout.qpos_adr[j]
+        if j > 0 and kind == BALL:
+            rots.append(quat.normalize(qpos[..., a:a + 4]))
+        elif j > 0 and kind == HINGE:
+            rots.append(quat.from_axis_angle(jnp.asarray(layout.joint_axis[j]), qpos[..., a]))
+        else:
+            rots.append(quat.identity(batch))
+    return jnp.stack(rots, axis=-2)
+
+
+def to_qpos(layout: Layout, root_pos, root_rot, joint_rot):
+    """MuJoCo qpos from root position, root rotation and joint rotations."""
+    parts = [root_pos, root_rot]
+    for j, kind in enumerate(layout.joint_kind):
+        if j > 0 and kind == BALL:
+            parts.append(quat.positive_w(joint_rot[..., j, :]))
+        elif j > 0 and kind == HINGE:
+            parts.append(quat.twist_angle(joint_rot[..., j, :], jnp.asarray(layout.joint_axis[j]))[..., None])
+    return jnp.concatenate(parts, axis=-1)
+
+
+def to_qvel(root_rot, root_vel, root_ang_vel, dof_vel):
+    """MuJoCo qvel from world-frame root velocities and DoF velocities."""
+    local_ang = quat.rotate(quat.conj(root_rot), root_ang_vel)
+    return jnp.concatenate([root_vel, local_ang, dof_vel], axis=-1)
+
+
+def root_ang_vel_world(qpos, qvel):
+    """World-frame root angular velocity (MuJoCo's free-joint qvel[3:6] is in the body frame)."""
+    return quat.rotate(qpos[..., 3:7], qvel[..., 3:6])
+
+
+def forward_kinematics(layout: Layout, root_pos, root_rot, joint_rot):
+    """World positions [..., B, 3] and rotations [..., B, 4] of every body origin."""
+    parents = layout.parents
+    offsets = jnp.asarray(layout.body_pos)
+    local_rot = jnp.asarray(layout.body_quat)
+    pos, rot = [root_pos], [root_rot]
+    for j in range(1, layout.num_bodies):
+        p = int(parents[j])
+        pos.append(pos[p] + quat.rotate(rot[p], jnp.broadcast_to(offsets[j], pos[p].shape)))
+        rot.append(quat.mul(rot[p], quat.mul(jnp.broadcast_to(local_rot[j], rot[p].shape), joint_rot[..., j, :])))
+    return jnp.stack(pos, axis=-2), jnp.stack(rot, axis=-2)
+
+
+def lowest_fail_geom_height(layout: Layout, body_pos, body_rot):
+    """Lowest world z of any geom whose floor contact ends the episode ([...])."""
+    if len(layout.fail_geom_body) == 0:
+        return jnp.full(body_pos.shape[:-2], jnp.inf)
+    idx = np.asarray(layout.fail_geom_body)
+    bpos, brot = body_pos[..., idx, :], body_rot[..., idx, :]
+    gpos = bpos + quat.rotate(brot, jnp.broadcast_to(jnp.asarray(layout.fail_geom_pos), bpos.shape))
+    grot = quat.mul(brot, jnp.broadcast_to(jnp.asarray(layout.fail_geom_quat), brot.shape))
+    zrow = quat.to_matrix(grot)[..., 2, :]  # world z of each local axis
+    reach = jnp.sum(jnp.abs(zrow) * jnp.asarray(layout.fail_geom_extent), axis=-1) + jnp.asarray(layout.fail_geom_radius)
+    return jnp.min(gpos[..., 2] - reach, axis=-1)

@@ -1,0 +1,97 @@
+"""The host loop: runs the compiled training step, logs, checkpoints and tests. Nothing here is
+compiled; everything it calls on device is."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from amp_jax import checkpoint, evaluate
+from amp_jax.build import build
+from amp_jax.config import Config
+from amp_jax.metrics_logger import MetricsLogger
+from amp_jax.train_step import init_train_state, make_train_step
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the loop saves at the next iteration boundary and exits."""
+
+    def __init__(self):
+        self.stop = False
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.stop = True
+        print(f"\nreceived signal {signum}: saving a checkpoint at the end of this iteration", flush=True)
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def iteration_row(metrics: dict, iteration: int, samples: float, seconds: float, batch: int) -> dict:
+    """A flat JSON-able row of one iteration's metrics, with episode means derived from the sums."""
+    m = {k: float(np.asarray(v)) for k, v in metrics.items()}
+    episodes = m.pop("episodes")
+    length_sum, return_sum = m.pop("episode_length_sum"), m.pop("episode_return_sum")
+    row = {"iteration": iteration, "samples": samples, "samples_per_s": batch / max(seconds, 1e-9), **m,
+           "train_episodes": episodes}
+    if episodes > 0:
+        row["train_episode_length"] = length_sum / episodes
+        row["train_return"] = return_sum / episodes
+        row["train_fall_rate"] = m["falls"] / episodes
+    return row
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations: int | None = None) -> Path:
+    """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations or a signal."""
+    run_dir = Path(run_dir)
+    env, learner = build(cfg)
+    checkpoint.save_config(run_dir, cfg)
+    mgr = checkpoint.manager(run_dir, cfg.train.keep_checkpoints)
+    state = init_train_state(learner, env, cfg.train.seed)
+    if resume and mgr.all_steps():
+        step, state = checkpoint.restore(mgr, state)
+        print(f"resumed from {run_dir}/checkpoints step {step}", flush=True)
+    train_step = make_train_step(learner, env)
+    logger = MetricsLogger(run_dir, cfg.train.max_samples)
+    iteration = int(state.iteration)
+    start_iteration = iteration
+    try:
+        with _StopFlag() as flag:
+            while True:
+                if cfg.train.max_samples is not None and float(state.samples) >= cfg.train.max_samples:
+                    break
+                if max_iterations is not None and iteration - start_iteration >= max_iterations:
+                    break
+                t0 = time.time()
+                state, metrics = train_step(state)
+                jax.block_until_ready(metrics)
+                iteration = int(state.iteration)
+                row = iteration_row(metrics, iteration, float(state.samples), time.time() - t0, learner.batch_size)
+                logger.log(row)
+                if not np.isfinite(row["actor_loss"]) or not np.isfinite(row["disc_loss"]) \
+                        or not np.isfinite(row["critic_loss"]):
+                    raise FloatingPointError(f"iteration {iteration}: a loss is not finite; the last good "
+                                             f"checkpoint in {run_dir}/checkpoints is kept")
+                if iteration % cfg.train.iters_per_output == 0 or flag.stop:
+                    checkpoint.save(mgr, iteration, state)
+                if flag.stop:
+                    break
+            if mgr.latest_step() != iteration:
+                checkpoint.save(mgr, iteration, state)
+    finally:
+        logger.close()
+    if cfg.train.test_episodes > 0:
+        stats = evaluate.test_policy(learner, env, state, cfg.train.test_episodes, min(cfg.train.num_envs, cfg.train.test_episodes))
+        print("test: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()), flush=True)
+    return run_dir
