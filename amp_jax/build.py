@@ -3,7 +3,7 @@ before anything is compiled)."""
 
 from __future__ import annotations
 
-from amp_jax.character import PhysicsOptions, load_character
+from amp_jax.character import load_character
 from amp_jax.config import Config, resolve_path
 from amp_jax.env import AmpEnv
 from amp_jax.motion import load_motion_set
@@ -13,10 +13,7 @@ from amp_jax.train_step import Learner, make_learner
 
 def build_env(cfg: Config) -> AmpEnv:
     e = cfg.env
-    p = e.physics
-    physics = PhysicsOptions(sim_freq=p.sim_freq, control_freq=p.control_freq, solver_iterations=p.solver_iterations,
-                             ls_iterations=p.ls_iterations, floor_friction=p.floor_friction)
-    character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, physics,
+    character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics,
                                e.zero_center_action)
     clips, weights, _ = load_motion_set(resolve_path(e.motion_file), character.layout.num_dof)
     return AmpEnv(character, build_motion_library(character.layout, clips, weights), e)

@@ -21,24 +21,10 @@ from pathlib import Path
 import mujoco
 import numpy as np
 
+from amp_jax.config import PhysicsConfig
 from amp_jax.errors import InputError
 
 HINGE, BALL, FIXED = 1, 3, 0  # joint kinds, by their DoF count
-
-
-@dataclasses.dataclass(frozen=True)
-class PhysicsOptions:
-    """Simulation settings of a character (see the config's `env.physics`)."""
-
-    sim_freq: int = 120
-    control_freq: int = 30
-    solver_iterations: int = 4
-    ls_iterations: int = 6
-    floor_friction: float = 1.0
-
-    @property
-    def substeps(self) -> int:
-        return self.sim_freq // self.control_freq
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -99,7 +85,7 @@ class Character:
     xml_path: Path
     mj_model: mujoco.MjModel
     layout: Layout
-    physics: PhysicsOptions
+    physics: PhysicsConfig
 
 
 def action_bounds(kind: np.ndarray, dof_start: np.ndarray, low: np.ndarray, high: np.ndarray,
@@ -176,7 +162,7 @@ def _joint_group(path, body, joints):
     raise InputError(f"{path}: body '{body.name}' has {len(joints)} joints; the layout maps 0, 1 or 3")
 
 
-def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: PhysicsOptions = PhysicsOptions(),
+def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: PhysicsConfig = PhysicsConfig(),
                    zero_center_action: bool = False) -> Character:
     """Load and normalise a character MJCF file. Raises InputError naming the file and the problem."""
     path = Path(xml_path)
@@ -288,7 +274,7 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
     return Character(xml_path=path, mj_model=model, layout=layout, physics=physics)
 
 
-def _add_floor_and_contacts(spec, bodies, contact_ids, physics: PhysicsOptions):
+def _add_floor_and_contacts(spec, bodies, contact_ids, physics: PhysicsConfig):
     """Floor plane, explicit floor pairs for the contact bodies' geoms, and solver options."""
     for body, _ in bodies:
         for g in body.geoms:

@@ -28,6 +28,11 @@ class PhysicsConfig:
     ls_iterations: int = 6
     floor_friction: float = 1.0
 
+    @property
+    def substeps(self) -> int:
+        """Physics steps per control step."""
+        return self.sim_freq // self.control_freq
+
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:

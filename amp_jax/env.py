@@ -56,7 +56,7 @@ class AmpEnv:
         self.model = mjx.put_model(character.mj_model)
         self._data_template = mjx.make_data(self.model)
         self.control_dt = 1.0 / cfg.physics.control_freq
-        self.substeps = cfg.physics.sim_freq // cfg.physics.control_freq
+        self.substeps = cfg.physics.substeps
         self.episode_steps = int(round(cfg.episode_length * cfg.physics.control_freq))
         low, high = self.layout.action_low, self.layout.action_high
         self._action_mean = jnp.asarray(0.5 * (high + low))
