@@ -282,7 +282,7 @@ def _add_floor_and_contacts(spec, bodies, contact_ids, physics: PhysicsConfig):
             g.conaffinity = 0
     tex = spec.add_texture(name="grid", type=mujoco.mjtTexture.mjTEXTURE_2D,
                            builtin=mujoco.mjtBuiltin.mjBUILTIN_CHECKER, width=512, height=512,
-                           rgb1=[0.2, 0.3, 0.4], rgb2=[0.1, 0.2, 0.3], mark=mujoco.mjtMark.mjMARK_EDGE,
+                           rgb1=[0.45, 0.5, 0.55], rgb2=[0.3, 0.35, 0.4], mark=mujoco.mjtMark.mjMARK_EDGE,
                            markrgb=[0.8, 0.8, 0.8])
     del tex
     mat = spec.add_material(name="grid", texrepeat=[1, 1], texuniform=True, reflectance=0.1)

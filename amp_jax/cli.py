@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from amp_jax.errors import InputError
 
 
@@ -39,8 +41,27 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--test_episodes", type=int, default=32)
     _common(test)
 
+    render = sub.add_parser("render", help="render a deterministic policy rollout to mp4")
+    render.add_argument("--model_file", required=True, help="run directory of a trained model")
+    render.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
+    render.add_argument("--seconds", type=float, default=5.0)
+    _video_size(render)
+    _common(render)
+
+    view = sub.add_parser("view-motion", help="play a clip (or every clip of a dataset) on its character")
+    view.add_argument("motion", help="clip (.npz/.pkl) or dataset YAML")
+    view.add_argument("--config", default="amp_humanoid", help="case name or config giving the character")
+    view.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
+    _video_size(view)
+    _common(view)
+
     sub.add_parser("cases", help="list the cases")
     return parser
+
+
+def _video_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--width", type=int, default=640)
+    p.add_argument("--height", type=int, default=480)
 
 
 def _mimickit_argv(argv: list[str]) -> list[str]:
@@ -139,6 +160,43 @@ def _cmd_test(args) -> None:
     print(f"Episodes: {stats['episodes']}")
 
 
+def _cmd_render(args) -> None:
+    from amp_jax import checkpoint, evaluate, render
+    from amp_jax.build import build
+    from amp_jax.train_step import init_train_state
+
+    run_dir = Path(args.model_file)
+    cfg = checkpoint.load_run_config(run_dir)
+    env, learner = build(cfg)
+    step, state = checkpoint.restore(checkpoint.manager(run_dir), init_train_state(learner, env, cfg.train.seed))
+    fps = cfg.env.physics.control_freq
+    qpos = evaluate.policy_qpos(learner, env, state, int(round(args.seconds * fps)), seed=args.seed or 0)
+    frames = render.render_qpos(env.character.mj_model, qpos, args.width, args.height)
+    print(f"wrote {render.write_video(args.out, frames, fps)} ({len(frames)} frames, iteration {step})")
+
+
+def _cmd_view_motion(args) -> None:
+    from amp_jax import render
+    from amp_jax.character import load_character
+    from amp_jax.config import case_path, load_config, resolve_path
+    from amp_jax.motion import load_motion_set
+    from amp_jax.motion_library import build_motion_library
+
+    cfg = load_config(case_path(args.config), {"env.motion_file": args.motion})
+    e = cfg.env
+    character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics)
+    clips, weights, names = load_motion_set(resolve_path(args.motion), character.layout.num_dof)
+    library = build_motion_library(character.layout, clips, weights)
+    fps = e.physics.control_freq
+    frames = []
+    for i, name in enumerate(names):
+        qpos = render.motion_qpos(character.layout, library, i, fps)
+        frames.append(render.render_qpos(character.mj_model, qpos, args.width, args.height))
+        print(f"{name}: {len(qpos)} frames")
+    frames = np.concatenate(frames, axis=0)
+    print(f"wrote {render.write_video(args.out, frames, fps)} ({len(frames)} frames)")
+
+
 def _cmd_cases(args) -> None:
     import yaml
 
@@ -157,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             _parser().print_help()
             return 2
-        {"train": _cmd_train, "test": _cmd_test, "cases": _cmd_cases}[args.command](args)
+        {"train": _cmd_train, "test": _cmd_test, "render": _cmd_render, "view-motion": _cmd_view_motion,
+         "cases": _cmd_cases}[args.command](args)
         return 0
     except InputError as e:
         if debug:

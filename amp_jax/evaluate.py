@@ -56,3 +56,22 @@ def test_policy(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
         "mean_style_reward": float(np.mean(styles)),
         "mean_return": float(np.mean(returns)),
     }
+
+
+def policy_qpos(learner: Learner, env: AmpEnv, state: TrainState, num_steps: int, seed: int = 0) -> np.ndarray:
+    """qpos [T + 1, nq] of one deterministic rollout (the first frame is the reset pose; falls reset)."""
+
+    @jax.jit
+    def run(key):
+        env_state = env.reset(key)
+
+        def one_step(s, _):
+            action = learner.policy_mean(state.actor_params, state.obs_norm, s.obs)
+            s, _ = env.step(s, action)
+            return s, s.data.qpos
+
+        _, qpos = jax.lax.scan(one_step, env_state, None, length=num_steps)
+        return env_state.data.qpos, qpos
+
+    first, rest = run(jax.random.PRNGKey(seed))
+    return np.concatenate([np.asarray(first)[None], np.asarray(rest)], axis=0)

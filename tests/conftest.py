@@ -3,6 +3,7 @@
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+os.environ.setdefault("MUJOCO_GL", "egl")  # before any test module imports mujoco
 
 from pathlib import Path  # noqa: E402
 
