@@ -18,7 +18,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", "--rand_seed", dest="seed", type=int, help="random seed")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key, e.g. --set agent.action_std=0.1 (repeatable)")
-    p.add_argument("--visualize", default="false", help="MimicKit's flag; amp-jax trains headless")
+    p.add_argument("--visualize", default="false",
+                   help="test: true plays the policy in MuJoCo's viewer (or writes RUN/videos/test.mp4 "
+                        "without a display); training is headless")
     p.add_argument("--logger", default="tb", choices=["txt", "tb"], help="metrics.jsonl is always written")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -44,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="render a deterministic policy rollout to mp4")
     render.add_argument("--model_file", required=True, help="run directory of a trained model")
     render.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
-    render.add_argument("--seconds", type=float, default=5.0)
+    render.add_argument("--seconds", type=float, help="video length (default: --num_episodes episodes)")
+    render.add_argument("--num_episodes", type=int, default=1,
+                        help="consecutive episodes to render (an episode ends on a fall or a timeout)")
+    render.add_argument("--show_reference", action="store_true",
+                        help="draw the reference motion as a translucent ghost 2 m along x")
     _video_size(render)
     _common(render)
 
@@ -158,21 +164,50 @@ def _cmd_test(args) -> None:
     print(f"Fall Rate: {stats['fall_rate']:.3f}")
     print(f"Mean Style Reward: {stats['mean_style_reward']:.4f}")
     print(f"Episodes: {stats['episodes']}")
+    if args.visualize.lower() == "true":
+        _visualize(env, learner, state, run_dir, args.seed or 0)
 
 
 def _cmd_render(args) -> None:
-    from amp_jax import checkpoint, evaluate, render
+    import jax
+
+    from amp_jax import checkpoint, render
     from amp_jax.build import build
     from amp_jax.train_step import init_train_state
 
+    num_envs = args.num_envs or 1
+    if num_envs < 1 or args.num_episodes < 1 or (args.seconds is not None and args.seconds <= 0):
+        raise InputError("render: --num_envs and --num_episodes must be >= 1 and --seconds positive")
     run_dir = Path(args.model_file)
     cfg = checkpoint.load_run_config(run_dir)
+    _configure_jax()
     env, learner = build(cfg)
     step, state = checkpoint.restore(checkpoint.manager(run_dir), init_train_state(learner, env, cfg.train.seed))
     fps = cfg.env.physics.control_freq
-    qpos = evaluate.policy_qpos(learner, env, state, int(round(args.seconds * fps)), seed=args.seed or 0)
-    frames = render.render_qpos(env.character.mj_model, qpos, args.width, args.height)
+    num_steps = int(round(args.seconds * fps)) if args.seconds else args.num_episodes * env.episode_steps
+    rollout = render.make_policy_rollout(learner, env, num_envs, num_steps)
+    qpos, ref, done = (np.asarray(x) for x in rollout(state, jax.random.PRNGKey(args.seed or 0)))
+    n = len(qpos) if args.seconds else render.episode_frames(done, args.num_episodes)
+    frames = render.render_envs(env.character.mj_model, qpos[:n], args.width, args.height,
+                                ref[:n] if args.show_reference else None)
     print(f"wrote {render.write_video(args.out, frames, fps)} ({len(frames)} frames, iteration {step})")
+
+
+def _visualize(env, learner, state, run_dir: Path, seed: int) -> None:
+    """One deterministic rollout of episode length in MuJoCo's viewer, or, without a display, to
+    RUN_DIR/videos/test.mp4 (shown inline in a notebook)."""
+    import jax
+
+    from amp_jax import render
+
+    fps = env.cfg.physics.control_freq
+    rollout = render.make_policy_rollout(learner, env, 1, env.episode_steps)
+    qpos = np.asarray(rollout(state, jax.random.PRNGKey(seed))[0][:, 0])
+    if render.view(env.character.mj_model, qpos, fps):
+        return
+    path = render.write_video(run_dir / "videos" / "test.mp4", render.render_qpos(env.character.mj_model, qpos), fps)
+    print(f"no display: wrote {path}")
+    render.show_in_notebook(path)
 
 
 def _cmd_view_motion(args) -> None:
@@ -187,11 +222,13 @@ def _cmd_view_motion(args) -> None:
     character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics)
     clips, weights, names = load_motion_set(resolve_path(args.motion), character.layout.num_dof)
     library = build_motion_library(character.layout, clips, weights)
+    dataset = Path(args.motion).suffix in (".yaml", ".yml")
     fps = e.physics.control_freq
     frames = []
     for i, name in enumerate(names):
         qpos = render.motion_qpos(character.layout, library, i, fps)
-        frames.append(render.render_qpos(character.mj_model, qpos, args.width, args.height))
+        clip_frames = render.render_qpos(character.mj_model, qpos, args.width, args.height)
+        frames.append(render.caption(clip_frames, name) if dataset else clip_frames)
         print(f"{name}: {len(qpos)} frames")
     frames = np.concatenate(frames, axis=0)
     print(f"wrote {render.write_video(args.out, frames, fps)} ({len(frames)} frames)")

@@ -35,6 +35,38 @@ class PhysicsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LocationConfig:
+    """Reach a point on the ground (MimicKit's TaskLocationEnv defaults)."""
+
+    tar_speed: float = 1.0
+    tar_change_time_min: float = 5.0
+    tar_change_time_max: float = 10.0
+    tar_dist_min: float = 0.0
+    tar_dist_max: float = 10.0
+    dist_threshold: float = 0.5  # squared planar distance under which velocity and facing count as met
+    pos_err_scale: float = 0.5
+    vel_err_scale: float = 4.0
+    pos_reward_w: float = 0.5
+    vel_reward_w: float = 0.4
+    face_reward_w: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class SteeringConfig:
+    """Move in a direction at a speed while facing a direction (MimicKit's TaskSteeringEnv)."""
+
+    rand_tar_dir: bool = True
+    rand_face_dir: bool = False
+    tar_speed_min: float = 0.5
+    tar_speed_max: float = 5.0
+    tar_change_time_min: float = 4.0
+    tar_change_time_max: float = 7.0
+    tar_reward_w: float = 0.7
+    face_reward_w: float = 0.3
+    vel_scale: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
 class EnvConfig:
     character: str = "assets/humanoid/humanoid.xml"
     motion_file: str = "motions/humanoid/humanoid_spinkick.npz"
@@ -48,6 +80,9 @@ class EnvConfig:
     zero_center_action: bool = False
     enable_early_termination: bool = True
     physics: PhysicsConfig = PhysicsConfig()
+    task: Literal["none", "location", "steering"] = "none"
+    location: LocationConfig = LocationConfig()
+    steering: SteeringConfig = SteeringConfig()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +131,7 @@ class TrainConfig:
     iters_per_output: int = 100  # checkpoint (and test) every this many iterations
     test_episodes: int = 32
     keep_checkpoints: int = 3
+    video_every: int = 0  # render a short policy video to RUN_DIR/videos every this many iterations (0: off)
 
 
 @dataclasses.dataclass(frozen=True)

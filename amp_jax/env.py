@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import struct
 from mujoco import mjx
 
-from amp_jax import kinematics, observations, pd
+from amp_jax import kinematics, observations, pd, tasks
 from amp_jax.character import Character
 from amp_jax.config import EnvConfig
 from amp_jax.motion_library import MotionLibrary
@@ -31,6 +31,9 @@ class EnvState:
     obs: jax.Array  # policy observation of the current frame
     history: CharFrame  # the last num_disc_obs_steps frames, oldest first
     step_count: jax.Array  # control steps since reset
+    motion_id: jax.Array  # the clip the episode started from; its reference time is
+    motion_start: jax.Array  # motion_start + step_count * control_dt (seconds)
+    task: object  # the task's state pytree (see amp_jax.tasks)
     key: jax.Array
 
 
@@ -43,6 +46,8 @@ class StepOutput:
     reward: jax.Array  # task reward (0 for style-only cases)
     done: jax.Array  # NULL, FAIL or TIME
     physics_fault: jax.Array  # bool
+    task_metrics: dict  # per-step task measures (amp_jax.tasks), empty for style-only cases
+    target_changed: jax.Array  # bool: the task drew a new target this step
 
 
 class AmpEnv:
@@ -61,7 +66,8 @@ class AmpEnv:
         low, high = self.layout.action_low, self.layout.action_high
         self._action_mean = jnp.asarray(0.5 * (high + low))
         self._action_scale = jnp.asarray(0.5 * (high - low))
-        self.obs_size = observations.policy_obs_size(self.layout, cfg.root_height_obs)
+        self.task = tasks.make_task(cfg)
+        self.obs_size = observations.policy_obs_size(self.layout, cfg.root_height_obs) + self.task.obs_size
         self.disc_obs_size = cfg.num_disc_obs_steps * observations.disc_frame_size(self.layout, cfg.root_height_obs)
         self.action_size = self.layout.num_dof
 
@@ -81,7 +87,7 @@ class AmpEnv:
 
     # -- reset / step ---------------------------------------------------------------------------
     def reset(self, key) -> EnvState:
-        key, k_clip, k_time = jax.random.split(key, 3)
+        key, k_clip, k_time, k_task = jax.random.split(key, 4)
         clip = self.motions.sample_clips(k_clip)
         t0 = self.motions.sample_times(k_time, clip) if self.cfg.rand_reset else jnp.float32(0.0)
         n = self.cfg.num_disc_obs_steps
@@ -93,11 +99,14 @@ class AmpEnv:
         qvel = kinematics.to_qvel(cur.root_rot, cur.root_vel, cur.root_ang_vel, cur.dof_vel)
         data = self._data_template.replace(qpos=qpos, qvel=qvel)
         newest = jax.tree.map(lambda x: x[-1], window)
-        return EnvState(data=data, obs=self._policy_obs(newest), history=window,
-                        step_count=jnp.int32(0), key=key)
+        task = self.task.reset(k_task, cur.root_pos)
+        return EnvState(data=data, obs=self._policy_obs(newest, task), history=window,
+                        step_count=jnp.int32(0), motion_id=clip, motion_start=t0, task=task, key=key)
 
-    def _policy_obs(self, frame: CharFrame) -> jax.Array:
-        return observations.policy_obs(frame, self.cfg.global_obs, self.cfg.root_height_obs)
+    def _policy_obs(self, frame: CharFrame, task) -> jax.Array:
+        """The character's observation followed by the task's (in the heading frame)."""
+        return jnp.concatenate([observations.policy_obs(frame, self.cfg.global_obs, self.cfg.root_height_obs),
+                                self.task.obs(task, frame.root_pos, frame.root_rot)])
 
     def pd_targets(self, action) -> jax.Array:
         """PD targets from a normalised action (+-1 reaches the bounds), clipped to the bounds."""
@@ -116,21 +125,28 @@ class AmpEnv:
         return frame, kinematics.lowest_fail_geom_height(self.layout, body_pos, body_rot)
 
     def step(self, state: EnvState, action) -> tuple[EnvState, StepOutput]:
+        prev_root_pos = state.data.qpos[:3]
         data = pd.control_step(self.model, self.layout, state.data, self.pd_targets(action), self.substeps)
         fault = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
                   & jnp.all(jnp.abs(data.qvel) < MAX_QVEL))
         frame, lowest = self.read_frame(data)
         history = jax.tree.map(lambda h, f: jnp.concatenate([h[1:], f[None]], axis=0), state.history, frame)
         step_count = state.step_count + 1
-        obs = self._policy_obs(frame)
+        key, task_key, reset_key = jax.random.split(state.key, 3)
+        task = self.task.update(task_key, state.task, step_count * self.control_dt, frame.root_pos)
+        obs = self._policy_obs(frame, task)
         disc = observations.disc_obs(history, self.cfg.global_obs, self.cfg.root_height_obs)
-        obs, disc = (jnp.where(fault, 0.0, jnp.nan_to_num(x)) for x in (obs, disc))
+        reward = self.task.reward(task, prev_root_pos, frame.root_pos, frame.root_rot, self.control_dt)
+        task_metrics = self.task.metrics(task, prev_root_pos, frame.root_pos, frame.root_rot, self.control_dt)
+        changed = self.task.changed(state.task, task)
+        obs, disc, reward = (jnp.where(fault, 0.0, jnp.nan_to_num(x)) for x in (obs, disc, reward))
         fell = (lowest < 0.0) & self.cfg.enable_early_termination
         done = jnp.where(fell | fault, FAIL, jnp.where(step_count >= self.episode_steps, TIME, NULL))
 
-        key, reset_key = jax.random.split(state.key)
-        stepped = EnvState(data=data, obs=obs, history=history, step_count=step_count, key=key)
+        stepped = EnvState(data=data, obs=obs, history=history, step_count=step_count, motion_id=state.motion_id,
+                           motion_start=state.motion_start, task=task, key=key)
         fresh = self.reset(reset_key)
         next_state = jax.tree.map(lambda r, s: jnp.where(done != NULL, r, s), fresh, stepped)
-        out = StepOutput(next_obs=obs, disc_obs=disc, reward=jnp.float32(0.0), done=done, physics_fault=fault)
+        out = StepOutput(next_obs=obs, disc_obs=disc, reward=reward, done=done, physics_fault=fault,
+                         task_metrics=task_metrics, target_changed=changed)
         return next_state, out

@@ -1,4 +1,5 @@
-"""Per-iteration metrics to the console (a progress line), RUN_DIR/metrics.jsonl and TensorBoard."""
+"""Per-iteration metrics to the console (a progress line), RUN_DIR/metrics.jsonl and TensorBoard
+(scalars, and policy videos as animated GIFs)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,21 @@ class MetricsLogger:
             parts.append(f"eta {remaining / 60:.1f} min")
         parts += [f"{k} {row[k]:.4g}" for k in CONSOLE_KEYS if k in row]
         print(" | ".join(parts), file=sys.stdout, flush=True)
+
+    def video(self, tag: str, frames, samples: float, fps: float) -> None:
+        """Frames [T, H, W, 3] (uint8) as an animated GIF in TensorBoard's images, as tensorboardX's
+        add_video writes them (without its moviepy dependency)."""
+        if self.writer is None:
+            return
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        from amp_jax.render import gif_bytes
+
+        _, height, width, channels = frames.shape
+        gif = gif_bytes(frames, fps)
+        image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=gif)
+        self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), samples)
+        self.writer.flush()
 
     def close(self) -> None:
         self.jsonl.close()

@@ -22,6 +22,7 @@ from flax import struct
 from amp_jax import discriminator, networks, normalizer, ppo, replay_buffer
 from amp_jax.config import AgentConfig, OptimizerConfig
 from amp_jax.env import FAIL, NULL, AmpEnv, EnvState
+from amp_jax.errors import InputError
 from amp_jax.normalizer import Normalizer
 from amp_jax.replay_buffer import ReplayBuffer
 
@@ -85,7 +86,8 @@ def make_learner(cfg: AgentConfig, env: AmpEnv, num_envs: int) -> Learner:
     for name in ("actor", "critic", "disc"):
         mb = getattr(cfg, f"{name}_batch_size") * num_envs
         if mb > n:
-            raise ValueError(f"agent.{name}_batch_size * num_envs = {mb} exceeds the {n} samples of an iteration")
+            raise InputError(f"agent.{name}_batch_size: {name}_batch_size * num_envs = {mb} exceeds the {n} samples "
+                             "of an iteration (steps_per_iter * num_envs)")
     return Learner(
         cfg=cfg,
         num_envs=num_envs,
@@ -159,7 +161,7 @@ def make_train_step(learner: Learner, env: AmpEnv):
             ended = out.done != NULL
             episode = {
                 "ended": ended, "return": jnp.where(ended, ep_ret, 0.0), "length": jnp.where(ended, ep_len, 0),
-                "fell": out.done == FAIL, "fault": out.physics_fault,
+                "fell": out.done == FAIL, "fault": out.physics_fault, "task": out.task_metrics,
             }
             ep_ret = jnp.where(ended, 0.0, ep_ret)
             ep_len = jnp.where(ended, 0, ep_len)
@@ -265,6 +267,7 @@ def make_train_step(learner: Learner, env: AmpEnv):
             "falls": jnp.sum(episodes["fell"]),
             "physics_faults": jnp.sum(episodes["fault"]),
             "obs_norm_mean": jnp.mean(jnp.abs(obs_norm.mean)), "obs_norm_std": jnp.mean(obs_norm.std),
+            **{k: jnp.mean(v) for k, v in episodes["task"].items()},
         }
         return new_state, metrics
 

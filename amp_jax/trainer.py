@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from amp_jax import checkpoint, evaluate
+from amp_jax import checkpoint, evaluate, render
 from amp_jax.build import build
 from amp_jax.config import Config
 from amp_jax.metrics_logger import MetricsLogger
@@ -64,6 +64,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
         print(f"resumed from {run_dir}/checkpoints step {step}", flush=True)
     train_step = make_train_step(learner, env)
     logger = MetricsLogger(run_dir, cfg.train.max_samples)
+    video = render.TrainingVideo(learner, env, run_dir) if cfg.train.video_every > 0 else None
     iteration = int(state.iteration)
     start_iteration = iteration
     try:
@@ -83,6 +84,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                         or not np.isfinite(row["critic_loss"]):
                     raise FloatingPointError(f"iteration {iteration}: a loss is not finite; the last good "
                                              f"checkpoint in {run_dir}/checkpoints is kept")
+                if video is not None and iteration % cfg.train.video_every == 0:
+                    logger.video("policy", video.record(state, iteration), row["samples"], video.fps)
                 if iteration % cfg.train.iters_per_output == 0 or flag.stop:
                     checkpoint.save(mgr, iteration, state)
                 if flag.stop:

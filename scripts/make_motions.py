@@ -1,28 +1,77 @@
-"""Build motions/humanoid/humanoid_{spinkick,walk,run}.npz from DeepMimic's clips in the pybullet wheel.
+"""Build motions/humanoid/ from DeepMimic's clips in the pybullet wheel: the spinkick, the walk and run, the five
+walker clips (walk forward and four turns), the mirror images of the locomotion clips, and the locomotion dataset
+motions/humanoid/dataset_humanoid_locomotion.yaml.
 
     PYTHONPATH=. python scripts/make_motions.py [--wheel PATH] [--out motions/humanoid]
 
 Without --wheel it downloads pybullet 3.2.7 (about 103 MB, zlib licence) into ~/.cache/amp-jax once. The
 clips are read straight from the wheel; attribution is in motions/LICENSES.md.
+
+For every clip it prints the frame count and rate, the heading change and horizontal distance from the first
+to the last frame, the lowest foot-box corner over the clip and the DoFs that leave their authored range (kept,
+not clipped). A locomotion clip whose lowest foot corner is below FLOOR_TOLERANCE is raised as a whole (one
+constant root-height offset) so that its lowest foot corner is at 0; the offsets used are printed. The spinkick
+is converted unchanged (its feet go 2.4 cm into the floor, about 1.3 cm throughout its stance phases), so that
+the committed clip, which the training defaults and tests use, stays the same.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import jax.numpy as jnp
+import mujoco
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from amp_jax.character import load_character
 from amp_jax.importers.deepmimic import deepmimic_to_humanoid, parse_deepmimic
+from amp_jax.kinematics import dof_to_joint_rot, to_qpos
+from amp_jax.mirror import mirror_clip
 from amp_jax.motion import save_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 PYBULLET = "pybullet==3.2.7"
-CLIPS = ("spinkick", "walk", "run")
+FLOOR_TOLERANCE = -0.01  # metres: a locomotion clip whose feet go deeper than this is raised to 0
+FEET = ("right_foot", "left_foot")
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    member: str  # path inside the wheel, under pybullet_data/data/motions/
+    name: str  # output file stem under --out
+    locomotion: bool  # mirrored, floor-checked and listed in the locomotion dataset
+    weight: float = 0.0  # dataset weight of the clip and of its mirror
+
+
+CLIPS = (
+    Source("humanoid3d_spinkick.txt", "humanoid_spinkick", locomotion=False),
+    Source("humanoid3d_walk.txt", "humanoid_walk", locomotion=True, weight=3.0),
+    Source("humanoid3d_run.txt", "humanoid_run", locomotion=True, weight=3.0),
+    Source("walker/0walk_forward.txt", "humanoid_walker_forward", locomotion=True, weight=1.0),
+    Source("walker/turn_left0.txt", "humanoid_walker_turn_left0", locomotion=True, weight=1.0),
+    Source("walker/turn_left1.txt", "humanoid_walker_turn_left1", locomotion=True, weight=1.0),
+    Source("walker/turn_right0.txt", "humanoid_walker_turn_right0", locomotion=True, weight=1.0),
+    Source("walker/turn_right1.txt", "humanoid_walker_turn_right1", locomotion=True, weight=1.0),
+)
+DATASET = "dataset_humanoid_locomotion.yaml"
+DATASET_HEADER = """\
+# amp-jax humanoid locomotion dataset, written by scripts/make_motions.py (sources: motions/LICENSES.md).
+#
+# MimicKit's dataset_humanoid_locomotion.yaml mixes walk and run (weight 3 each), long walks and their mirrors
+# (weight 3 each) and 46 Sony run captures (weight 1 each); the captures are non-commercial, so ours is built
+# from the permissively licensed DeepMimic clips only: walk, run, the five walker clips (walk forward and four
+# turns) and the mirror image of each (left and right swapped, lateral axis negated).
+#
+# Weights follow MimicKit's rule: the main walk and run clips 3, every other clip 1, and a mirror the weight of
+# its original. Walk and run with their mirrors thus get 12/22 of the samples, the walker clips 10/22. A clip is
+# drawn by weight regardless of its length (walk 1.27 s, run 0.80 s, walker clips 1.23 s).
+"""
 
 
 def download_wheel(cache: Path) -> Path:
@@ -37,12 +86,56 @@ def download_wheel(cache: Path) -> Path:
     return found[0]
 
 
-def report_ranges(name: str, clip, layout) -> None:
-    """Print the DoFs that leave their authored range by more than 0.05 rad (they are kept, not clipped)."""
+def range_excess(clip, layout) -> list[str]:
+    """The DoFs that leave their authored range by more than 0.05 rad (they are kept, not clipped)."""
     over = np.maximum(clip.dof_pos - layout.dof_high, layout.dof_low - clip.dof_pos).max(axis=0)
-    for i in np.flatnonzero(over > 0.05):
-        print(f"  {name}: {layout.dof_names[i]} leaves [{layout.dof_low[i]:.3f}, {layout.dof_high[i]:.3f}] "
-              f"by up to {over[i]:.3f} rad")
+    return [f"{layout.dof_names[i]} leaves [{layout.dof_low[i]:.3f}, {layout.dof_high[i]:.3f}] by up to "
+            f"{over[i]:.3f} rad" for i in np.flatnonzero(over > 0.05)]
+
+
+def lowest_foot(clip, character) -> float:
+    """The lowest world z of any corner of the foot boxes over the clip (MuJoCo forward kinematics)."""
+    model, layout = character.mj_model, character.layout
+    qpos = np.asarray(to_qpos(layout, jnp.asarray(clip.root_pos), jnp.asarray(clip.root_rot),
+                              dof_to_joint_rot(layout, jnp.asarray(clip.dof_pos))), np.float64)
+    geoms = [g for g in range(model.ngeom) if model.body(int(model.geom_bodyid[g])).name in FEET]
+    signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
+    data = mujoco.MjData(model)
+    lowest = np.inf
+    for q in qpos:
+        data.qpos[:] = q
+        mujoco.mj_kinematics(model, data)
+        for g in geoms:
+            corners = data.geom_xpos[g] + (signs * model.geom_size[g]) @ data.geom_xmat[g].reshape(3, 3).T
+            lowest = min(lowest, float(corners[:, 2].min()))
+    return lowest
+
+
+def heading_change(clip) -> float:
+    """Degrees the root's forward (+x) axis turns about z from the first to the last frame (left positive)."""
+    q = clip.root_rot.astype(np.float64)
+    forward = Rotation.from_quat(q[:, [1, 2, 3, 0]]).apply([1.0, 0.0, 0.0])
+    yaw = np.unwrap(np.arctan2(forward[:, 1], forward[:, 0]))
+    return float(np.degrees(yaw[-1] - yaw[0]))
+
+
+def describe(path: Path, clip, character, offset: float | None = None) -> None:
+    distance = float(np.linalg.norm(clip.root_pos[-1, :2] - clip.root_pos[0, :2]))
+    text = (f"{path}: {clip.num_frames} frames at {clip.fps:.4f} fps ({clip.length:.2f} s), loop={clip.loop}, "
+            f"heading {heading_change(clip):+.1f} deg, distance {distance:.2f} m, "
+            f"lowest foot {100 * lowest_foot(clip, character):+.2f} cm")
+    if offset is not None:
+        text += f", raised {100 * offset:.2f} cm" if offset else ", no height offset"
+    print(text)
+    for line in range_excess(clip, character.layout):
+        print(f"  {line}")
+
+
+def write_dataset(path: Path, entries: list[tuple[str, float]]) -> None:
+    lines = [DATASET_HEADER, "motions:"]
+    lines += [f"  - {{file: {name}.npz, weight: {weight:g}}}" for name, weight in entries]
+    path.write_text("\n".join(lines) + "\n")
+    print(f"{path}: {len(entries)} clips, weights sum to {sum(w for _, w in entries):g}")
 
 
 def main() -> None:
@@ -52,17 +145,33 @@ def main() -> None:
     args = parser.parse_args()
 
     wheel = args.wheel or download_wheel(Path.home() / ".cache" / "amp-jax")
-    layout = load_character(ROOT / "assets" / "humanoid" / "humanoid.xml", [], []).layout
+    character = load_character(ROOT / "assets" / "humanoid" / "humanoid.xml", [], [])
+    layout = character.layout
     args.out.mkdir(parents=True, exist_ok=True)
+    dataset = []
     with zipfile.ZipFile(wheel) as zf:
-        for name in CLIPS:
-            member = f"pybullet_data/data/motions/humanoid3d_{name}.txt"
+        for src in CLIPS:
+            member = f"pybullet_data/data/motions/{src.member}"
             motion = parse_deepmimic(zf.read(member).decode(), f"{wheel.name}:{member}")
             clip = deepmimic_to_humanoid(motion, layout)
-            path = args.out / f"humanoid_{name}.npz"
+            path = args.out / f"{src.name}.npz"
+            if not src.locomotion:
+                save_clip(path, clip)
+                describe(path, clip, character)
+                continue
+            lowest = lowest_foot(clip, character)
+            offset = -lowest if lowest < FLOOR_TOLERANCE else 0.0
+            if offset:
+                root_pos = clip.root_pos.astype(np.float64) + np.array([0.0, 0.0, offset])
+                clip = dataclasses.replace(clip, root_pos=root_pos.astype(np.float32))
             save_clip(path, clip)
-            print(f"{path}: {clip.num_frames} frames at {clip.fps:.4f} fps, loop={clip.loop}")
-            report_ranges(name, clip, layout)
+            describe(path, clip, character, offset)
+            mirror = mirror_clip(clip, layout)
+            mirror_path = args.out / f"{src.name}_mirror.npz"
+            save_clip(mirror_path, mirror)
+            describe(mirror_path, mirror, character)
+            dataset += [(src.name, src.weight), (f"{src.name}_mirror", src.weight)]
+    write_dataset(args.out / DATASET, dataset)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,12 @@ import numpy as np
 import pytest
 
 from amp_jax.errors import InputError
-from amp_jax.importers.deepmimic import (BODY_NAMES, deepmimic_body_positions, deepmimic_to_humanoid,
-                                         read_deepmimic)
+from amp_jax.importers.deepmimic import (
+    BODY_NAMES,
+    deepmimic_body_positions,
+    deepmimic_to_humanoid,
+    read_deepmimic,
+)
 from amp_jax.kinematics import dof_to_joint_rot, to_qpos
 from amp_jax.motion import load_clip
 
@@ -36,7 +40,7 @@ def _mujoco_frames(character, clip):
 
 
 def test_spinkick_metadata(spinkick, humanoid):
-    motion, clip = spinkick
+    _, clip = spinkick
     assert clip.num_frames == 78 and clip.loop
     assert clip.fps == pytest.approx(1 / 0.016666)
     assert clip.character == "humanoid" and clip.dof_names == humanoid.layout.dof_names
@@ -61,17 +65,31 @@ def test_committed_clip_is_a_fresh_conversion(spinkick, humanoid):
         np.testing.assert_allclose(getattr(saved, key), getattr(clip, key), atol=1e-6, rtol=0, err_msg=key)
 
 
-def test_feet_touch_the_floor(spinkick, humanoid):
-    _, clip = spinkick
-    model = humanoid.mj_model
+def _lowest_foot_corner(character, clip):
+    model = character.mj_model
     feet = [model.geom(name).id for name in ("right_foot", "left_foot")]
     signs = np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T
     lowest = np.inf
-    for data in _mujoco_frames(humanoid, clip):
+    for data in _mujoco_frames(character, clip):
         for g in feet:
             corners = data.geom_xpos[g] + (signs * model.geom_size[g]) @ data.geom_xmat[g].reshape(3, 3).T
             lowest = min(lowest, corners[:, 2].min())
-    assert -0.03 <= lowest <= 0.05
+    return lowest
+
+
+def test_feet_touch_the_floor(spinkick, humanoid):
+    _, clip = spinkick
+    assert -0.03 <= _lowest_foot_corner(humanoid, clip) <= 0.05
+
+
+@pytest.mark.parametrize("name", ["walk", "run", "walker_forward", "walker_turn_left0", "walker_turn_left1",
+                                  "walker_turn_right0", "walker_turn_right1"])
+def test_committed_locomotion_clips_touch_but_do_not_enter_the_floor(humanoid, name):
+    """scripts/make_motions.py raises a locomotion clip whose feet go below -1 cm (the run, by 6.75 cm)."""
+    for suffix in ("", "_mirror"):
+        clip = load_clip(f"motions/humanoid/humanoid_{name}{suffix}.npz", humanoid.layout.num_dof)
+        assert clip.num_frames >= 25 and clip.loop
+        assert -0.01 <= _lowest_foot_corner(humanoid, clip) <= 0.02, name + suffix
 
 
 def test_knee_and_elbow_signs(spinkick, humanoid):

@@ -1,6 +1,10 @@
 """DeepMimic humanoid3d motions (the .txt clips of xbpeng/DeepMimic, also shipped in the pybullet wheel)
 and their conversion to amp-jax's humanoid (assets/humanoid/humanoid.xml).
 
+The pybullet wheel's walker clips (pybullet_data/data/motions/walker/{0walk_forward,turn_left0,turn_left1,
+turn_right0,turn_right1}.txt) are in the same format for the same skeleton (44 numbers a frame, 38 frames at
+30 Hz, "Loop": "wrap"), except that their last frame also carries a duration; it is unused here too.
+
 A DeepMimic file is JSON {"Loop": "wrap" | "none", "Frames": [[...], ...]} with 44 numbers a frame:
 dt, root position (3), root quaternion (w, x, y, z), then per joint its rotation local to the parent,
 a quaternion (w, x, y, z) or, for knees and elbows, an angle about the joint's z axis. The skeleton is
