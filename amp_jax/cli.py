@@ -61,6 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     _video_size(view)
     _common(view)
 
+    retarget = sub.add_parser("retarget", help="retarget a clip onto another character by inverse kinematics")
+    retarget.add_argument("motion", help="humanoid clip (.npz/.pkl), or a motion-imitation Laikago .txt for go2")
+    retarget.add_argument("--source", default="humanoid")
+    retarget.add_argument("--target", required=True, choices=["g1", "pi_plus", "smpl", "go2"])
+    retarget.add_argument("--out", required=True, help="output clip (.npz)")
+    retarget.add_argument("--debug", action="store_true", help="show tracebacks")
+
     sub.add_parser("cases", help="list the cases")
     return parser
 
@@ -234,6 +241,15 @@ def _cmd_view_motion(args) -> None:
     print(f"wrote {render.write_video(args.out, frames, fps)} ({len(frames)} frames)")
 
 
+def _cmd_retarget(args) -> None:
+    from amp_jax.retarget import retarget_file
+
+    quality = retarget_file(args.motion, args.target, args.out, source=args.source)
+    print(f"wrote {args.out}")
+    for k, v in quality.items():
+        print(f"  {k}: {v}")
+
+
 def _cmd_cases(args) -> None:
     import yaml
 
@@ -253,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             _parser().print_help()
             return 2
         {"train": _cmd_train, "test": _cmd_test, "render": _cmd_render, "view-motion": _cmd_view_motion,
+         "retarget": _cmd_retarget,
          "cases": _cmd_cases}[args.command](args)
         return 0
     except InputError as e:

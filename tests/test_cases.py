@@ -26,6 +26,10 @@ EXPECTED_SIZES = {
     "amp_steering_humanoid": (28, 145, 1420),
     "amp_location_humanoid_sword_shield": (31, 160, 1600),
     "amp_steering_humanoid_sword_shield": (31, 163, 1600),
+    "amp_smpl": (69, 235, 2370),
+    "amp_g1": (29, 1 + 6 + 3 + 3 + 6 * 30 + 29 + 15, 10 * (3 + 6 + 6 * 30 + 15 + 3 + 3 + 29)),
+    "amp_go2": (12, 1 + 6 + 3 + 3 + 6 * 16 + 12 + 12, 10 * (3 + 6 + 6 * 16 + 12 + 3 + 3 + 12)),
+    "amp_pi_plus": (22, 1 + 6 + 3 + 3 + 6 * 22 + 22 + 12, 10 * (3 + 6 + 6 * 22 + 12 + 3 + 3 + 22)),
 }
 
 
