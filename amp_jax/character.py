@@ -304,6 +304,20 @@ def _add_floor_and_contacts(spec, bodies, contact_ids, physics: PhysicsConfig):
     opt.cone = mujoco.mjtCone.mjCONE_PYRAMIDAL
 
 
+def geom_extent(model: mujoco.MjModel, g: int) -> tuple[np.ndarray, float]:
+    """A geom's shape as (box half-extents in its frame, radius): its lowest point is its centre's z
+    minus sum_i |R[2, i]| extent_i minus radius. Spheres (0, r), capsules ((0, 0, half length), r),
+    boxes (half sizes, 0); other shapes are bounded by their bounding sphere."""
+    gtype, size = model.geom_type[g], model.geom_size[g]
+    if gtype == mujoco.mjtGeom.mjGEOM_SPHERE:
+        return np.zeros(3), float(size[0])
+    if gtype == mujoco.mjtGeom.mjGEOM_CAPSULE:
+        return np.array([0.0, 0.0, size[1]]), float(size[0])
+    if gtype == mujoco.mjtGeom.mjGEOM_BOX:
+        return size.copy(), 0.0
+    return np.zeros(3), float(model.geom_rbound[g])
+
+
 def _fail_geoms(model: mujoco.MjModel, contact_ids) -> dict:
     """Shapes of the geoms whose floor contact ends an episode."""
     body, pos, quat, extent, radius = [], [], [], [], []
@@ -312,16 +326,7 @@ def _fail_geoms(model: mujoco.MjModel, contact_ids) -> dict:
         bid = int(model.geom_bodyid[g])
         if bid == 0 or bid in contact_mj:
             continue
-        gtype, size = model.geom_type[g], model.geom_size[g]
-        if gtype == mujoco.mjtGeom.mjGEOM_SPHERE:
-            e, r = np.zeros(3), size[0]
-        elif gtype == mujoco.mjtGeom.mjGEOM_CAPSULE:
-            e, r = np.array([0.0, 0.0, size[1]]), size[0]
-        elif gtype == mujoco.mjtGeom.mjGEOM_BOX:
-            e, r = size.copy(), 0.0
-        else:
-            # Other shapes: bound by their bounding sphere.
-            e, r = np.zeros(3), model.geom_rbound[g]
+        e, r = geom_extent(model, g)
         body.append(bid - 1)
         pos.append(model.geom_pos[g])
         quat.append(model.geom_quat[g])

@@ -51,7 +51,7 @@ import numpy as np
 import optax
 
 from amp_jax import quat
-from amp_jax.character import BALL, FIXED, HINGE, Layout, load_character
+from amp_jax.character import BALL, FIXED, HINGE, Layout, geom_extent, load_character
 from amp_jax.errors import InputError
 from amp_jax.motion import Clip, load_clip, save_clip
 
@@ -334,15 +334,7 @@ def _foot_geoms(model: mujoco.MjModel, layout: Layout, feet: tuple[str, ...]) ->
             b = int(model.geom_bodyid[g]) - 1
             if b not in subtree:
                 continue
-            gtype, size = model.geom_type[g], model.geom_size[g]
-            if gtype == mujoco.mjtGeom.mjGEOM_SPHERE:
-                e, r = np.zeros(3), size[0]
-            elif gtype == mujoco.mjtGeom.mjGEOM_CAPSULE:
-                e, r = np.array([0.0, 0.0, size[1]]), size[0]
-            elif gtype == mujoco.mjtGeom.mjGEOM_BOX:
-                e, r = size.copy(), 0.0
-            else:
-                e, r = np.zeros(3), model.geom_rbound[g]
+            e, r = geom_extent(model, g)
             body.append(b)
             pos.append(model.geom_pos[g])
             q.append(model.geom_quat[g])
