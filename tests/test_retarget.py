@@ -1,4 +1,4 @@
-"""Retargeting (amp_jax/retarget.py) and the committed retargeted clips (scripts/make_retargeted_motions.py).
+"""Retargeting (amp_jax/retarget/) and the committed retargeted clips (scripts/make_retargeted_motions.py).
 
 Tolerances: key points within 3 cm on average and 5 cm at worst of the scaled source (G1, Pi Plus, SMPL; the
 scaled source includes the per-character hip / shoulder placement shifts, see `Mapping.anchors`), Go2 feet
@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from amp_jax import host_kinematics as hk
 from amp_jax import retarget as rt
 from amp_jax.errors import InputError
 from amp_jax.kinematics import dof_to_joint_rot, forward_kinematics
@@ -55,12 +56,12 @@ def check_clip(clip: Clip, layout, model, feet, targets, masks, runs, mean_tol, 
     """The properties every retargeted clip must have (see the module docstring)."""
     assert clip.dof_pos.shape[1] == layout.num_dof
     assert np.all(clip.dof_pos >= layout.dof_low - 1e-6) and np.all(clip.dof_pos <= layout.dof_high + 1e-6)
-    bp, br = rt.fk(layout, clip.root_pos, clip.root_rot, clip.dof_pos)
+    bp, br = hk.fk(layout, clip.root_pos, clip.root_rot, clip.dof_pos)
     names, points = targets
     err = np.linalg.norm(bp[:, [layout.body_names.index(b) for b in names]] - points, axis=-1)
     assert err.mean() < mean_tol and err.max() < max_tol, dict(zip(names, err.mean(axis=0)))
-    geoms = rt.foot_geoms(model, layout, feet)
-    bottoms = rt.foot_bottoms(geoms, bp, br, len(feet))
+    geoms = hk.subtree_geoms(model, layout, feet)
+    bottoms = hk.group_bottoms(geoms, bp, br, len(feet))
     assert abs(bottoms.min()) < 0.015
     assert masks.any()
     assert bottoms[masks].max() < 0.015
@@ -79,7 +80,7 @@ def test_numpy_fk_matches_kinematics():
         pos = rng.normal(size=(3, 3)).astype(np.float32)
         joint_rot = dof_to_joint_rot(layout, jnp.asarray(dof))
         p0, r0 = forward_kinematics(layout, jnp.asarray(pos), jnp.asarray(q), joint_rot)
-        p1, r1 = rt.fk(layout, pos, q, dof)
+        p1, r1 = hk.fk(layout, pos, q, dof)
         np.testing.assert_allclose(p1, np.asarray(p0), atol=2e-5)
         np.testing.assert_allclose(r1, np.asarray(r0), atol=2e-5)
 
@@ -117,7 +118,7 @@ def test_committed_humanoid_clips(name):
     assert clip.num_frames == walk.num_frames and clip.loop == walk.loop and abs(clip.fps - walk.fps) < 1e-3
     mapping = rt.MAPPINGS[("humanoid", name)]
     names, points, _ = rt.scaled_source_points(walk, src, layout, mapping, source_model=src_model, target_model=model)
-    sp, _ = rt.fk(src, walk.root_pos, walk.root_rot, walk.dof_pos)
+    sp, _ = hk.fk(src, walk.root_pos, walk.root_rot, walk.dof_pos)
     masks, runs = contact_runs(sp[:, [src.body_names.index(a) for a, _ in mapping.feet]], walk.fps, walk.loop)
     check_clip(clip, layout, model, mapping.target_feet, (names, points), masks, runs, 0.03, 0.05)
 
@@ -150,7 +151,7 @@ def test_short_retarget_to_g1():
     assert max(legs) < 3, q
     assert q["foot_slide_max_cm"] < 2 and abs(q["lowest_foot_cm"]) < 1.5 and q["contact_foot_height_max_cm"] < 1.5
     assert res.clip.num_frames == 5 and res.clip.dof_pos.shape[1] == layout.num_dof
-    sp, _ = rt.fk(src, short.root_pos, short.root_rot, short.dof_pos)
+    sp, _ = hk.fk(src, short.root_pos, short.root_rot, short.dof_pos)
     masks, runs = contact_runs(sp[:, [src.body_names.index(a) for a, _ in mapping.feet]], short.fps, False)
     np.testing.assert_array_equal(masks, res.contacts)
     check_clip(res.clip, layout, model, mapping.target_feet, (tuple(q["keypoint_err_per_body_cm"]),
