@@ -21,7 +21,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--visualize", default="false",
                    help="test: true plays the policy in MuJoCo's viewer (or writes RUN/videos/test.mp4 "
                         "without a display); training is headless")
-    p.add_argument("--logger", default="tb", choices=["txt", "tb"], help="metrics.jsonl is always written")
+    p.add_argument("--logger", default="tb", choices=["txt", "tb", "wandb"],
+                   help="console, metrics.jsonl and TensorBoard are always written; wandb also logs to Weights & "
+                        "Biases (pip install 'amp-jax[wandb]')")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
@@ -67,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     retarget.add_argument("--target", required=True, choices=["g1", "pi_plus", "smpl", "go2"])
     retarget.add_argument("--out", required=True, help="output clip (.npz)")
     retarget.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    plot = sub.add_parser("plot", help="draw a run's learning curves to PNG")
+    plot.add_argument("run_dir", help="run directory holding metrics.jsonl")
+    plot.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/plots)")
+    plot.add_argument("--debug", action="store_true", help="show tracebacks")
 
     sub.add_parser("cases", help="list the cases")
     return parser
@@ -148,7 +155,7 @@ def _cmd_train(args) -> None:
         raise InputError(f"{run_dir} already holds checkpoints: pass --resume to continue it or a new --out_dir")
     _configure_jax()
     print(f"training {cfg.case} in {run_dir} with {cfg.train.num_envs} environments", flush=True)
-    train(cfg, run_dir, resume=args.resume, max_iterations=args.max_iterations)
+    train(cfg, run_dir, resume=args.resume, max_iterations=args.max_iterations, wandb=args.logger == "wandb")
     print(f"checkpoints in {run_dir / 'checkpoints'}", flush=True)
 
 
@@ -250,6 +257,13 @@ def _cmd_retarget(args) -> None:
         print(f"  {k}: {v}")
 
 
+def _cmd_plot(args) -> None:
+    from amp_jax.plot import plot_run
+
+    for path in plot_run(args.run_dir, args.out):
+        print(f"wrote {path}")
+
+
 def _cmd_cases(args) -> None:
     import yaml
 
@@ -269,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
             _parser().print_help()
             return 2
         {"train": _cmd_train, "test": _cmd_test, "render": _cmd_render, "view-motion": _cmd_view_motion,
-         "retarget": _cmd_retarget,
+         "retarget": _cmd_retarget, "plot": _cmd_plot,
          "cases": _cmd_cases}[args.command](args)
         return 0
     except InputError as e:

@@ -12,8 +12,8 @@ import numpy as np
 
 from amp_jax import checkpoint, evaluate, render
 from amp_jax.build import build
-from amp_jax.config import Config
-from amp_jax.metrics_logger import MetricsLogger
+from amp_jax.config import Config, to_dict
+from amp_jax.metrics_logger import MetricsLogger, require_wandb
 from amp_jax.train_step import init_train_state, make_train_step
 
 
@@ -52,8 +52,12 @@ def iteration_row(metrics: dict, iteration: int, samples: float, seconds: float,
     return row
 
 
-def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations: int | None = None) -> Path:
-    """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations or a signal."""
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations: int | None = None,
+          wandb: bool = False) -> Path:
+    """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations or a signal.
+    Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to Weights & Biases."""
+    if wandb:
+        require_wandb()  # before anything compiles
     run_dir = Path(run_dir)
     env, learner = build(cfg)
     checkpoint.save_config(run_dir, cfg)
@@ -63,7 +67,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
         step, state = checkpoint.restore(mgr, state)
         print(f"resumed from {run_dir}/checkpoints step {step}", flush=True)
     train_step = make_train_step(learner, env)
-    logger = MetricsLogger(run_dir, cfg.train.max_samples)
+    logger = MetricsLogger(run_dir, cfg.train.max_samples, wandb_config=to_dict(cfg) if wandb else None)
     video = render.TrainingVideo(learner, env, run_dir) if cfg.train.video_every > 0 else None
     iteration = int(state.iteration)
     start_iteration = iteration

@@ -1,0 +1,109 @@
+"""Learning curves of a run (RUN_DIR/metrics.jsonl) drawn to PNG with matplotlib (headless Agg)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from amp_jax.errors import InputError
+
+# (file stem, title, metrics drawn in it); a panel is drawn when any of its metrics was logged.
+PANELS = (
+    ("style_reward", "style reward", ("disc_reward_mean",)),
+    ("motion_matching_stay", "motion matching: stays on the data (0 is best)", ("mm_stay",)),
+    ("motion_matching_cover", "motion matching: covers the data (1 is best)", ("mm_cover",)),
+    ("episode_length", "episode length (steps)", ("train_episode_length",)),
+    ("task_reward", "task reward", ("task_reward_mean",)),
+    ("disc_accuracy", "discriminator accuracy", ("disc_agent_acc", "disc_demo_acc")),
+)
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """The rows of a metrics.jsonl, one per iteration, in iteration order. Where a resumed run logged an
+    iteration again, the later row wins. An unfinished last line (a run still writing) is skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no metrics file (a run directory gets one when training logs its first iteration)")
+    text = path.read_text()
+    lines = text.splitlines()
+    by_iteration = {}
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines) and not text.endswith("\n"):
+                break
+            raise InputError(f"{path}:{number}: not a JSON line") from None
+        if not isinstance(row, dict) or "iteration" not in row or "samples" not in row:
+            raise InputError(f"{path}:{number}: a metrics row needs 'iteration' and 'samples'")
+        by_iteration[row["iteration"]] = row
+    if not by_iteration:
+        raise InputError(f"{path}: holds no metrics rows")
+    return [by_iteration[i] for i in sorted(by_iteration)]
+
+
+def curve(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
+    """(samples, values) of one metric over the rows that hold a finite value of it."""
+    points = [(r["samples"], r[key]) for r in rows
+              if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def panels(rows: list[dict]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """The PANELS with at least one point in rows."""
+    return [p for p in PANELS if any(curve(rows, k)[0] for k in p[2])]
+
+
+def draw_panel(ax, rows: list[dict], title: str, keys: tuple[str, ...]) -> None:
+    """One panel: each metric of keys (that has points) against samples."""
+    for key in keys:
+        x, y = curve(rows, key)
+        if x:
+            ax.plot(x, y, marker="." if len(x) < 50 else None, label=key)
+    ax.set_title(title)
+    ax.set_xlabel("samples")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+
+
+def figures(rows: list[dict]) -> dict:
+    """{file stem: matplotlib Figure}: an overview 'learning_curves' with every panel, then one figure
+    per panel."""
+    from matplotlib.figure import Figure
+
+    shown = panels(rows)
+    if not shown:
+        raise InputError("the metrics hold none of the plotted keys: "
+                         + ", ".join(k for _, _, keys in PANELS for k in keys))
+    cols = min(len(shown), 3)
+    nrows = math.ceil(len(shown) / cols)
+    overview = Figure(figsize=(5 * cols, 3.6 * nrows), layout="constrained")
+    axes = overview.subplots(nrows, cols, squeeze=False).ravel()
+    for ax, (_, title, keys) in zip(axes, shown):
+        draw_panel(ax, rows, title, keys)
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    out = {"learning_curves": overview}
+    for stem, title, keys in shown:
+        fig = Figure(figsize=(6, 4), layout="constrained")
+        draw_panel(fig.subplots(), rows, title, keys)
+        out[stem] = fig
+    return out
+
+
+def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
+    """Draw RUN_DIR/metrics.jsonl to PNGs in out_dir (default RUN_DIR/plots); returns their paths,
+    the overview learning_curves.png first."""
+    run_dir = Path(run_dir)
+    figs = figures(read_metrics(run_dir / "metrics.jsonl"))
+    out_dir = Path(out_dir) if out_dir is not None else run_dir / "plots"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for stem, fig in figs.items():
+        path = out_dir / f"{stem}.png"
+        fig.savefig(path, dpi=100)
+        paths.append(path)
+    return paths
