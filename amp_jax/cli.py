@@ -70,6 +70,28 @@ def _parser() -> argparse.ArgumentParser:
     retarget.add_argument("--out", required=True, help="output clip (.npz)")
     retarget.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    inspect = sub.add_parser("inspect", help="a clip's quality report: foot sliding, ground penetration, joint "
+                                             "limits, root speed and heading change")
+    inspect.add_argument("motion", help="clip (.npz/.pkl)")
+    inspect.add_argument("--config", help="case name or config giving the character and its feet (default: the "
+                                          "first case using the clip's character)")
+    inspect.add_argument("--json", help="also write the report to this JSON file")
+    inspect.add_argument("--strict", action="store_true",
+                         help="exit with code 1 when the clip exceeds the default limits (amp_jax.clip_quality.Limits)")
+    inspect.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    imp = sub.add_parser("import", help="convert an AMASS .npz, DeepMimic .txt or MimicKit .pkl to an amp-jax clip")
+    imp.add_argument("source", help="the motion file")
+    imp.add_argument("--format", required=True, choices=["amass", "deepmimic", "mimickit"])
+    imp.add_argument("--out", required=True, help="output clip (.npz)")
+    imp.add_argument("--character", help="assets name or MJCF path (default: smpl for amass, humanoid for "
+                                         "deepmimic, for mimickit the character whose DoF count fits)")
+    imp.add_argument("--floor", default="calibrate", choices=["none", "calibrate", "full"],
+                     help="amass: put the lowest geom point of the first 30 frames (calibrate) or of the clip "
+                          "(full) on the floor, or keep trans (none)")
+    imp.add_argument("--loop", action="store_true", help="amass: the clip wraps around")
+    imp.add_argument("--debug", action="store_true", help="show tracebacks")
+
     plot = sub.add_parser("plot", help="draw a run's learning curves to PNG")
     plot.add_argument("run_dir", help="run directory holding metrics.jsonl")
     plot.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/plots)")
@@ -257,6 +279,32 @@ def _cmd_retarget(args) -> None:
         print(f"  {k}: {v}")
 
 
+def _cmd_inspect(args) -> None:
+    import json
+
+    from amp_jax.clip_quality import check, format_report, inspect_file
+
+    report = inspect_file(args.motion, args.config)
+    problems = check(report)
+    print(format_report(report))
+    print("  limits: " + ("ok" if not problems else "exceeded"))
+    for p in problems:
+        print(f"    {p}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({**report, "problems": problems}, indent=1))
+        print(f"wrote {args.json}")
+    if args.strict and problems:
+        sys.exit(1)
+
+
+def _cmd_import(args) -> None:
+    from amp_jax.importers import import_motion
+
+    clip = import_motion(args.source, args.format, args.out, args.character, floor=args.floor, loop=args.loop)
+    print(f"wrote {args.out}: {clip.num_frames} frames at {clip.fps:g} Hz of '{clip.character}' "
+          f"({clip.dof_pos.shape[1]} DoFs); check it with `amp-jax inspect {args.out}`")
+
+
 def _cmd_plot(args) -> None:
     from amp_jax.plot import plot_run
 
@@ -283,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             _parser().print_help()
             return 2
         {"train": _cmd_train, "test": _cmd_test, "render": _cmd_render, "view-motion": _cmd_view_motion,
-         "retarget": _cmd_retarget, "plot": _cmd_plot,
+         "retarget": _cmd_retarget, "inspect": _cmd_inspect, "import": _cmd_import, "plot": _cmd_plot,
          "cases": _cmd_cases}[args.command](args)
         return 0
     except InputError as e:
