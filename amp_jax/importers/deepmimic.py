@@ -172,3 +172,46 @@ def deepmimic_to_humanoid(motion: DeepMimicMotion, layout: Layout) -> Clip:
                 root_rot=root_rot.astype(np.float32), dof_pos=dof_pos.astype(np.float32), character="humanoid",
                 dof_names=tuple(layout.dof_names))
     return clip.validate(motion.source, layout.num_dof)
+
+
+def humanoid_to_deepmimic(clip: Clip, layout: Layout) -> DeepMimicMotion:
+    """The inverse of `deepmimic_to_humanoid`: a DeepMimic humanoid3d motion of a humanoid clip (each
+    DeepMimic joint rotation is C^-1 A_parent r A^-1 C of our joint rotation r; knees and elbows keep the
+    angle of that rotation about z)."""
+    from amp_jax.host_kinematics import quat_exp
+
+    if tuple(layout.body_names) != BODY_NAMES:
+        raise InputError(f"clip: only amp-jax's humanoid converts to DeepMimic humanoid3d; character "
+                         f"'{layout.name}' has bodies {list(layout.body_names)}")
+    clip.validate("clip", layout.num_dof)
+    n = clip.num_frames
+    dof = clip.dof_pos.astype(np.float64)
+    frames = np.zeros((n, FRAME_WIDTH))
+    frames[:, 0] = 1.0 / clip.fps
+    frames[:, 1:4] = _C.inv().apply(clip.root_pos.astype(np.float64))
+    root = _C.inv() * Rotation.from_quat(_xyzw(clip.root_rot.astype(np.float64))) * _C
+    frames[:, 4:8] = _wxyz(root)
+    rest = [Rotation.from_rotvec([b[5], 0.0, 0.0]) for b in _SKELETON]
+    for i, (_, parent, _, col, width, _) in enumerate(_SKELETON[1:], start=1):
+        s = layout.dof_start[i]
+        if width == 4:
+            joint = Rotation.from_quat(_xyzw(quat_exp(dof[:, s:s + 3])))
+        elif width == 1:
+            joint = Rotation.from_rotvec(dof[:, s:s + 1] * layout.joint_axis[i].astype(np.float64))
+        else:
+            continue
+        local = _C.inv() * rest[parent] * joint * rest[i].inv() * _C
+        if width == 4:
+            frames[:, col:col + 4] = _wxyz(local)
+        else:
+            frames[:, col] = local.as_rotvec()[:, 2]
+    return DeepMimicMotion(source="clip", loop=clip.loop, dt=1.0 / clip.fps, frames=frames)
+
+
+def deepmimic_text(motion: DeepMimicMotion) -> str:
+    """The JSON text of a DeepMimic motion file."""
+    return json.dumps({"Loop": "wrap" if motion.loop else "none", "Frames": motion.frames.tolist()})
+
+
+def _xyzw(q: np.ndarray) -> np.ndarray:
+    return np.concatenate([q[..., 1:], q[..., :1]], axis=-1)
