@@ -6,13 +6,29 @@ from __future__ import annotations
 from amp_jax.character import load_character
 from amp_jax.config import Config, resolve_path
 from amp_jax.env import AmpEnv
+from amp_jax.errors import InputError
 from amp_jax.motion import load_motion_set
 from amp_jax.motion_library import build_motion_library
 from amp_jax.train_step import Learner, make_learner
 
 
+def check_backend(impl: str) -> None:
+    """MuJoCo Warp needs its package and an NVIDIA GPU; say so before anything is built."""
+    if impl != "warp":
+        return
+    import jax
+
+    try:
+        import mujoco_warp  # noqa: F401
+    except ImportError:
+        raise InputError("env.physics.impl: warp needs MuJoCo Warp: pip install 'amp-jax[warp]'") from None
+    if jax.default_backend() != "gpu":
+        raise InputError(f"env.physics.impl: warp runs on NVIDIA GPUs only, jax's backend is {jax.default_backend()}")
+
+
 def build_env(cfg: Config) -> AmpEnv:
     e = cfg.env
+    check_backend(e.physics.impl)
     character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics,
                                e.zero_center_action)
     clips, weights, _ = load_motion_set(resolve_path(e.motion_file), character.layout.num_dof)

@@ -110,11 +110,11 @@ def action_bounds(kind: np.ndarray, dof_start: np.ndarray, low: np.ndarray, high
     return a_low, a_high
 
 
-def _dfs_bodies(spec: mujoco.MjSpec):
+def _dfs_bodies(path, spec: mujoco.MjSpec):
     """[(body spec, parent index)] in depth-first order, the root first."""
     roots = spec.worldbody.bodies
     if len(roots) != 1:
-        raise InputError(f"expected exactly one character body under <worldbody>, found {len(roots)}")
+        raise InputError(f"{path}: expected exactly one character body under <worldbody>, found {len(roots)}")
     bodies = []
     _visit(roots[0], -1, bodies)
     return bodies
@@ -147,6 +147,8 @@ def _joint_group(path, body, joints):
                              "<name>_x/_y/_z (amp-jax turns them into a ball joint)")
         raise InputError(f"{path}: body '{body.name}': only hinge joints are supported, found {types}")
     for j in joints:
+        if not np.linalg.norm(j.axis) > 0:
+            raise InputError(f"{path}: joint '{j.name}' has a zero axis")
         if np.any(np.abs(j.pos) > 1e-9):
             raise InputError(f"{path}: joint '{j.name}' has a non-zero pos; joints must sit at the body origin")
     if len(joints) == 1:
@@ -176,7 +178,7 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
         raise InputError(f"sim_freq {physics.sim_freq} must be a multiple of control_freq {physics.control_freq}")
 
     gears = _torque_limits(spec)
-    bodies = _dfs_bodies(spec)
+    bodies = _dfs_bodies(path, spec)
     root = bodies[0][0]
     root_joints = list(root.joints)
     if len(root_joints) != 1 or root_joints[0].type != mujoco.mjtJoint.mjJNT_FREE:
@@ -302,6 +304,10 @@ def _add_floor_and_contacts(spec, bodies, contact_ids, physics: PhysicsConfig):
     opt.iterations = physics.solver_iterations
     opt.ls_iterations = physics.ls_iterations
     opt.cone = mujoco.mjtCone.mjCONE_PYRAMIDAL
+    opt.jacobian = {"auto": mujoco.mjtJacobian.mjJAC_AUTO, "dense": mujoco.mjtJacobian.mjJAC_DENSE,
+                    "sparse": mujoco.mjtJacobian.mjJAC_SPARSE}[physics.jacobian]
+    if not physics.euler_damping:
+        opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_EULERDAMP
 
 
 def geom_extent(model: mujoco.MjModel, g: int) -> tuple[np.ndarray, float]:

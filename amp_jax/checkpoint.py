@@ -2,7 +2,9 @@
 buffer, environment states, rng, counters) plus the resolved config, in RUN_DIR/checkpoints.
 
 Orbax writes each step to a temporary directory and renames it when complete, so the newest
-complete checkpoint is never half-written.
+complete checkpoint is never half-written (tests/test_reliability.py kills a saving process to check).
+A step that is unreadable anyway (a disk fault, a truncated copy) is skipped by `restore`, and moved to
+RUN_DIR/checkpoints_unreadable/ by `set_aside_newer` when training resumes before it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from amp_jax.config import Config, config_from_dict, to_dict
 from amp_jax.errors import InputError
 
 CONFIG_FILE = "config.yaml"
+UNREADABLE_DIR = "checkpoints_unreadable"
 
 
 def save_config(run_dir: Path, cfg: Config) -> None:
@@ -29,7 +32,14 @@ def load_run_config(run_dir: str | Path) -> Config:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise InputError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
-    return config_from_dict(yaml.safe_load(path.read_text()))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid YAML: {e}") from None
+    try:
+        return config_from_dict(data)
+    except InputError as e:
+        raise InputError(f"{path}: {e}") from None
 
 
 def manager(run_dir: str | Path, keep: int = 3) -> ocp.CheckpointManager:
@@ -69,3 +79,22 @@ def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
         except Exception as e:  # a corrupt or truncated step: try the one before
             errors.append(f"step {s}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     raise InputError(f"{mgr.directory}: no readable checkpoint ({'; '.join(errors)})")
+
+
+def set_aside_newer(mgr: ocp.CheckpointManager, step: int) -> list[Path]:
+    """Move the checkpoints newer than `step` (those `restore` could not read) to
+    RUN_DIR/checkpoints_unreadable/, so that training can write their step numbers again. Returns the new
+    locations."""
+    directory = Path(mgr.directory)
+    moved = []
+    for s in sorted(x for x in mgr.all_steps() if x > step):
+        dest = directory.parent / UNREADABLE_DIR / str(s)
+        k = 1
+        while dest.exists():
+            dest, k = directory.parent / UNREADABLE_DIR / f"{s}.{k}", k + 1
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        (directory / str(s)).rename(dest)
+        moved.append(dest)
+    if moved:
+        mgr.reload()
+    return moved

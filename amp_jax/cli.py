@@ -38,12 +38,24 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--max_samples", type=int, help="stop after this many environment steps")
     train.add_argument("--max_iterations", type=int, help="stop after this many iterations (this invocation)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out_dir")
+    train.add_argument("--devices", type=int, help="devices to split the environments over (default: all visible)")
+    train.add_argument("--distributed", action="store_true",
+                       help="multi-host: call jax.distributed.initialize() first (one process per host)")
     _common(train)
 
     test = sub.add_parser("test", help="test a trained run with deterministic actions")
     test.add_argument("--model_file", required=True, help="run directory of a trained model")
     test.add_argument("--test_episodes", type=int, default=32)
     _common(test)
+
+    evaluation = sub.add_parser("eval", help="measure whether a trained policy learned its motion",
+                                description="Deterministic rollouts: episode length, falls, style reward, "
+                                            "motion matching, the spinkick's kick, task measures. Writes JSON "
+                                            "and a Markdown summary beside it.")
+    evaluation.add_argument("--model_file", required=True, help="run directory of a trained model")
+    evaluation.add_argument("--test_episodes", type=int, default=32)
+    evaluation.add_argument("--out", help="report JSON (default: RUN_DIR/eval/report.json)")
+    _common(evaluation)
 
     render = sub.add_parser("render", help="render a deterministic policy rollout to mp4")
     render.add_argument("--model_file", required=True, help="run directory of a trained model")
@@ -60,6 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("motion", help="clip (.npz/.pkl) or dataset YAML")
     view.add_argument("--config", default="amp_humanoid", help="case name or config giving the character")
     view.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
+    view.add_argument("--camera_scale", type=float, default=1.0,
+                      help="multiplies the camera distance and look-at height (e.g. 0.4 for Go2, 0.5 for Pi Plus)")
     _video_size(view)
     _common(view)
 
@@ -97,6 +111,18 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/plots)")
     plot.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    bench = sub.add_parser("bench", help="raw physics vs training-step throughput, per character and batch",
+                           description="Method: BENCHMARKS.md and amp_jax/bench.py.")
+    bench.add_argument("--character", nargs="+", default=None, metavar="NAME",
+                       help="characters, named as their folders in assets/ (default: all six)")
+    bench.add_argument("--num_envs", nargs="+", type=int, default=[4096])
+    bench.add_argument("--backend", default="jax", choices=["jax", "warp"])
+    bench.add_argument("--repeats", type=int, default=5, help="timed calls after a warm-up (median reported)")
+    bench.add_argument("--physics_only", action="store_true", help="only the raw physics (for tuning the MJX model)")
+    bench.add_argument("--json", help="also write the results to this JSON file")
+    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    bench.add_argument("--debug", action="store_true", help="show tracebacks")
+
     sub.add_parser("cases", help="list the cases")
     return parser
 
@@ -111,11 +137,14 @@ def _mimickit_argv(argv: list[str]) -> list[str]:
     argv = list(argv)
     if "--arg_file" in argv:
         i = argv.index("--arg_file")
-        path = Path(argv[i + 1])
-        if not path.is_file():
+        path = Path(argv[i + 1]) if i + 1 < len(argv) else None
+        if path is None or not path.is_file():
             raise InputError(f"{path}: arg file not found")
-        lines = [ln for ln in path.read_text().splitlines() if not ln.strip().startswith("#")]
-        extra = shlex.split(" ".join(lines))
+        try:
+            lines = [ln for ln in path.read_text().splitlines() if not ln.strip().startswith("#")]
+            extra = shlex.split(" ".join(lines))
+        except (UnicodeDecodeError, ValueError) as e:  # not text; an unclosed quote
+            raise InputError(f"{path}: cannot read the arg file: {e}") from None
         argv = argv[:i] + argv[i + 2:]
         given = {a for a in argv if a.startswith("--")}
         j = 0
@@ -128,7 +157,7 @@ def _mimickit_argv(argv: list[str]) -> list[str]:
             j = k
     if "--mode" in argv:
         i = argv.index("--mode")
-        mode = argv[i + 1]
+        mode = argv[i + 1] if i + 1 < len(argv) else None
         if mode not in ("train", "test"):
             raise InputError(f"--mode must be train or test, got {mode!r}")
         argv = [mode] + argv[:i] + argv[i + 2:]
@@ -171,6 +200,12 @@ def _cmd_train(args) -> None:
     overrides = _overrides(args)
     if args.max_samples is not None:
         overrides["train.max_samples"] = args.max_samples
+    if args.devices is not None:
+        overrides["train.num_devices"] = args.devices
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()
     cfg = load_config(case_path(source), overrides)
     run_dir = Path(args.out_dir or Path("output") / cfg.case)
     if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
@@ -202,6 +237,19 @@ def _cmd_test(args) -> None:
     print(f"Episodes: {stats['episodes']}")
     if args.visualize.lower() == "true":
         _visualize(env, learner, state, run_dir, args.seed or 0)
+
+
+def _cmd_eval(args) -> None:
+    from amp_jax import eval_report
+
+    if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
+        raise InputError("eval: --test_episodes and --num_envs must be >= 1")
+    _configure_jax()
+    report = eval_report.evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0)
+    out = Path(args.out) if args.out else Path(args.model_file) / "eval" / "report.json"
+    md, summary = eval_report.write_report(report, out)
+    print(summary)
+    print(f"wrote {out} and {md}")
 
 
 def _cmd_render(args) -> None:
@@ -263,7 +311,8 @@ def _cmd_view_motion(args) -> None:
     frames = []
     for i, name in enumerate(names):
         qpos = render.motion_qpos(character.layout, library, i, fps)
-        clip_frames = render.render_qpos(character.mj_model, qpos, args.width, args.height)
+        clip_frames = render.render_qpos(character.mj_model, qpos, args.width, args.height,
+                                         camera_scale=args.camera_scale)
         frames.append(render.caption(clip_frames, name) if dataset else clip_frames)
         print(f"{name}: {len(qpos)} frames")
     frames = np.concatenate(frames, axis=0)
@@ -312,6 +361,29 @@ def _cmd_plot(args) -> None:
         print(f"wrote {path}")
 
 
+def _cmd_bench(args) -> None:
+    from amp_jax import bench
+    from amp_jax.config import parse_override
+
+    characters = args.character or list(bench.CHARACTER_CASES)
+    unknown = [c for c in characters if c not in bench.CHARACTER_CASES]
+    if unknown or min(args.num_envs) < 1 or args.repeats < 1:
+        raise InputError(f"bench: unknown character {unknown} (known: {list(bench.CHARACTER_CASES)})" if unknown
+                         else "bench: --num_envs and --repeats must be >= 1")
+    overrides = dict(parse_override(o) for o in args.overrides)
+    _configure_jax()
+    results = []
+    for character in characters:
+        for num_envs in args.num_envs:
+            results.append(bench.bench_character(character, num_envs, args.repeats, args.backend, overrides,
+                                                 args.physics_only))
+            print(bench.table(results[-1:]).splitlines()[-1], flush=True)
+    print(bench.table(results))
+    if args.json:
+        Path(args.json).write_text(bench.to_json(results))
+        print(f"wrote {args.json}")
+
+
 def _cmd_cases(args) -> None:
     import yaml
 
@@ -330,15 +402,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             _parser().print_help()
             return 2
-        {"train": _cmd_train, "test": _cmd_test, "render": _cmd_render, "view-motion": _cmd_view_motion,
-         "retarget": _cmd_retarget, "inspect": _cmd_inspect, "import": _cmd_import, "plot": _cmd_plot,
+        {"train": _cmd_train, "test": _cmd_test, "eval": _cmd_eval, "render": _cmd_render, "view-motion": _cmd_view_motion,
+         "retarget": _cmd_retarget, "inspect": _cmd_inspect, "import": _cmd_import, "bench": _cmd_bench, "plot": _cmd_plot,
          "cases": _cmd_cases}[args.command](args)
         return 0
-    except InputError as e:
+    except (InputError, FloatingPointError) as e:  # bad input (2); training diverged (1, amp_jax.trainer)
         if debug:
             raise
-        print(f"amp-jax: error: {e}", file=sys.stderr)
-        return 2
+        print(f"amp-jax: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2 if isinstance(e, InputError) else 1
+
+
+def _one_line(message: str) -> str:
+    """A message on one line (YAML and MuJoCo errors span several)."""
+    return " | ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ types, ranges and file paths, and names the key path in its error (amp_jax.error
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -24,9 +25,12 @@ CONFIG_DIR = REPO_ROOT / "configs"
 class PhysicsConfig:
     sim_freq: int = 120
     control_freq: int = 30
-    solver_iterations: int = 4
-    ls_iterations: int = 6
+    solver_iterations: int = 2  # Newton iterations; 2 and 4 line-search steps tuned per character (BENCHMARKS.md)
+    ls_iterations: int = 4
     floor_friction: float = 1.0
+    impl: Literal["jax", "warp"] = "jax"  # MJX backend; warp (MuJoCo Warp) needs an NVIDIA GPU and amp-jax[warp]
+    jacobian: Literal["auto", "dense", "sparse"] = "auto"  # MuJoCo's constraint Jacobian (auto: sparse from nv 60)
+    euler_damping: bool = True  # joint damping (the PD servos' D term) integrated implicitly; off is faster, less stable
 
     @property
     def substeps(self) -> int:
@@ -132,6 +136,8 @@ class TrainConfig:
     test_episodes: int = 32
     keep_checkpoints: int = 3
     video_every: int = 0  # render a short policy video to RUN_DIR/videos every this many iterations (0: off)
+    eval_every: int = 50  # log the motion-matching score (mm_stay, mm_cover) on a few envs every N iterations (0: off)
+    num_devices: int = 0  # devices the environments are split over (0: every visible device)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +188,13 @@ def _check_type(value, hint, path: str):
                 pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"{path}: expected a number, got {value!r}")
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise InputError(f"{path}: expected a finite number, got {value!r}")
+        return value
     if hint is str:
         if not isinstance(value, str):
             raise InputError(f"{path}: expected a string, got {value!r}")
@@ -195,7 +207,7 @@ def _build(cls, data, path: str):
         raise InputError(f"{path or 'config'}: expected a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(set(data) - names, key=str)
     if unknown:
         where = f"{path}." if path else ""
         raise InputError(f"unknown config key '{where}{unknown[0]}' (known keys here: {sorted(names)})")
@@ -203,30 +215,72 @@ def _build(cls, data, path: str):
     return cls(**kwargs)
 
 
+# Range rules by key path, checked after the types.
+_POSITIVE = (
+    "env.episode_length", "env.num_disc_obs_steps", "env.physics.sim_freq", "env.physics.control_freq",
+    "env.physics.solver_iterations", "env.physics.ls_iterations", "agent.action_std", "agent.steps_per_iter",
+    "agent.disc_buffer_size", "agent.disc_replay_samples", "agent.ppo_clip_ratio", "agent.norm_adv_clip",
+    "train.num_envs", "train.iters_per_output", "train.keep_checkpoints",
+    *(f"agent.{n}_{k}" for n in ("actor", "critic", "disc")
+      for k in ("epochs", "batch_size", "optimizer.learning_rate")),
+    "env.location.tar_change_time_min", "env.steering.tar_change_time_min",
+)
+_NON_NEGATIVE = (
+    "env.physics.floor_friction", "agent.action_bound_weight", "agent.disc_logit_reg", "agent.disc_grad_penalty",
+    "agent.disc_reward_scale", "agent.task_reward_weight", "agent.disc_reward_weight", "agent.normalizer_samples",
+    "train.seed", "train.test_episodes", "train.video_every",
+    *(f"agent.{n}_optimizer.weight_decay" for n in ("actor", "critic", "disc")),
+    *(f"env.location.{k}" for k in ("tar_speed", "tar_dist_min", "dist_threshold", "pos_err_scale", "vel_err_scale")),
+    "env.steering.tar_speed_min", "env.steering.vel_scale",
+)
+_UNIT_INTERVAL = ("agent.discount", "agent.td_lambda",
+                  *(f"agent.{n}_optimizer.momentum" for n in ("actor", "critic", "disc")))
+_ORDERED = tuple((f"env.{task}.{k}_min", f"env.{task}.{k}_max")
+                 for task, k in (("location", "tar_change_time"), ("location", "tar_dist"),
+                                 ("steering", "tar_change_time"), ("steering", "tar_speed")))
+
+
+def _get(cfg: Config, dotted: str):
+    value = cfg
+    for k in dotted.split("."):
+        value = getattr(value, k)
+    return value
+
+
 def _validate(cfg: Config) -> None:
-    positive = {
-        "env.episode_length": cfg.env.episode_length, "env.num_disc_obs_steps": cfg.env.num_disc_obs_steps,
-        "env.physics.sim_freq": cfg.env.physics.sim_freq, "env.physics.control_freq": cfg.env.physics.control_freq,
-        "agent.action_std": cfg.agent.action_std, "agent.steps_per_iter": cfg.agent.steps_per_iter,
-        "agent.disc_buffer_size": cfg.agent.disc_buffer_size, "train.num_envs": cfg.train.num_envs,
-        "train.iters_per_output": cfg.train.iters_per_output,
-    }
-    for key in ("actor", "critic", "disc"):
-        positive[f"agent.{key}_optimizer.learning_rate"] = getattr(cfg.agent, f"{key}_optimizer").learning_rate
-        positive[f"agent.{key}_epochs"] = getattr(cfg.agent, f"{key}_epochs")
-        positive[f"agent.{key}_batch_size"] = getattr(cfg.agent, f"{key}_batch_size")
-    for key, value in positive.items():
-        if value <= 0:
-            raise InputError(f"{key}: must be positive, got {value}")
-    for key in ("discount", "td_lambda"):
-        if not 0.0 <= getattr(cfg.agent, key) <= 1.0:
-            raise InputError(f"agent.{key}: must be in [0, 1], got {getattr(cfg.agent, key)}")
+    for key in _POSITIVE:
+        if not _get(cfg, key) > 0:
+            raise InputError(f"{key}: must be positive, got {_get(cfg, key)}")
+    for key in _NON_NEGATIVE:
+        if not _get(cfg, key) >= 0:
+            raise InputError(f"{key}: must be >= 0, got {_get(cfg, key)}")
+    for key in _UNIT_INTERVAL:
+        if not 0.0 <= _get(cfg, key) <= 1.0:
+            raise InputError(f"{key}: must be in [0, 1], got {_get(cfg, key)}")
+    for low, high in _ORDERED:
+        if _get(cfg, low) > _get(cfg, high):
+            raise InputError(f"{low}: must not exceed {high} ({_get(cfg, low)} > {_get(cfg, high)})")
+    for i, size in enumerate(cfg.agent.hidden_sizes):
+        if size <= 0:
+            raise InputError(f"agent.hidden_sizes[{i}]: must be positive, got {size}")
+    if cfg.train.seed >= 2**32:
+        raise InputError(f"train.seed: must be below 2**32, got {cfg.train.seed}")
+    if round(cfg.env.episode_length * cfg.env.physics.control_freq) < 1:
+        raise InputError(f"env.episode_length: {cfg.env.episode_length} s is shorter than one control step")
     if cfg.env.physics.sim_freq % cfg.env.physics.control_freq:
         raise InputError("env.physics.sim_freq: must be a multiple of env.physics.control_freq")
+    if cfg.train.num_devices < 0:
+        raise InputError(f"train.num_devices: must be >= 0 (0: all visible), got {cfg.train.num_devices}")
+    if cfg.train.eval_every < 0:
+        raise InputError(f"train.eval_every: must be >= 0 (0: off), got {cfg.train.eval_every}")
     if cfg.train.max_samples is not None and cfg.train.max_samples <= 0:
         raise InputError(f"train.max_samples: must be positive, got {cfg.train.max_samples}")
     for key in ("character", "motion_file"):
-        if not resolve_path(getattr(cfg.env, key)).exists():
+        try:
+            found = resolve_path(getattr(cfg.env, key)).exists()
+        except (OSError, ValueError) as e:  # a NUL byte, a name too long
+            raise InputError(f"env.{key}: not a usable path ({e}): {getattr(cfg.env, key)!r}") from None
+        if not found:
             raise InputError(f"env.{key}: file not found: {getattr(cfg.env, key)}")
 
 
@@ -258,6 +312,8 @@ def to_dict(cfg: Config) -> dict:
 def _set_path(data: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = data
+    if not isinstance(node, dict):
+        raise InputError(f"--set {dotted}: the config is not a mapping")
     for k in keys[:-1]:
         node = node.setdefault(k, {})
         if not isinstance(node, dict):
@@ -270,7 +326,10 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise InputError(f"--set {text!r}: expected key=value")
     key, raw = text.split("=", 1)
-    return key.strip(), yaml.safe_load(raw)
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise InputError(f"--set {key.strip()}: the value is not valid YAML: {e}") from None
 
 
 def case_path(name_or_path: str) -> Path:
@@ -288,7 +347,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         raise InputError(f"{path}: config file not found")
     try:
         data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid YAML: {e}") from None
     for key, value in (overrides or {}).items():
         _set_path(data, key, value)

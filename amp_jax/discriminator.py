@@ -16,6 +16,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
+from amp_jax.ppo import masked_mean
+
 
 def _logits_and_grad_sq(apply: Callable, params, x):
     """Logits [N] and the squared norm of each logit's gradient w.r.t. its input [N]."""
@@ -28,15 +30,17 @@ def _logits_and_grad_sq(apply: Callable, params, x):
     return logits, jnp.sum(jnp.square(grads), axis=-1)
 
 
-def loss(apply: Callable, params, agent_obs, demo_obs, kind: str, grad_penalty: float, logit_reg: float):
-    """Discriminator loss on normalised agent (incl. replay) and demo observations. Returns (loss, stats)."""
+def loss(apply: Callable, params, agent_obs, demo_obs, kind: str, grad_penalty: float, logit_reg: float,
+         agent_mask=None):
+    """Discriminator loss on normalised agent (incl. replay) and demo observations. Returns (loss, stats).
+    agent_mask (1 or 0 per agent observation) leaves masked-out agent observations out of every mean."""
     agent_logits, agent_gsq = _logits_and_grad_sq(apply, params, agent_obs)
     demo_logits, demo_gsq = _logits_and_grad_sq(apply, params, demo_obs)
     if kind == "bce":
-        main = 0.5 * (jnp.mean(jax.nn.softplus(agent_logits)) + jnp.mean(jax.nn.softplus(-demo_logits)))
+        main = 0.5 * (masked_mean(jax.nn.softplus(agent_logits), agent_mask) + jnp.mean(jax.nn.softplus(-demo_logits)))
     else:
-        main = 0.5 * (jnp.mean(jnp.square(demo_logits - 1.0)) + jnp.mean(jnp.square(agent_logits + 1.0)))
-    gp = 0.5 * (jnp.mean(demo_gsq) + jnp.mean(agent_gsq))
+        main = 0.5 * (jnp.mean(jnp.square(demo_logits - 1.0)) + masked_mean(jnp.square(agent_logits + 1.0), agent_mask))
+    gp = 0.5 * (jnp.mean(demo_gsq) + masked_mean(agent_gsq, agent_mask))
     head = params["params"]["head"]["kernel"]
     logit_loss = logit_reg * jnp.sum(jnp.square(head))
     total = main + grad_penalty * gp + logit_loss
@@ -44,9 +48,9 @@ def loss(apply: Callable, params, agent_obs, demo_obs, kind: str, grad_penalty: 
         "disc_loss": total,
         "disc_grad_penalty": gp,
         "disc_logit_loss": logit_loss,
-        "disc_agent_acc": jnp.mean(agent_logits < 0),
+        "disc_agent_acc": masked_mean(agent_logits < 0, agent_mask),
         "disc_demo_acc": jnp.mean(demo_logits > 0),
-        "disc_agent_logit": jnp.mean(agent_logits),
+        "disc_agent_logit": masked_mean(agent_logits, agent_mask),
         "disc_demo_logit": jnp.mean(demo_logits),
     }
     return total, stats

@@ -17,6 +17,7 @@ from mujoco import mjx
 from amp_jax import kinematics, observations, pd, tasks
 from amp_jax.character import Character
 from amp_jax.config import EnvConfig
+from amp_jax.errors import InputError
 from amp_jax.motion_library import MotionLibrary
 from amp_jax.observations import CharFrame
 
@@ -58,7 +59,11 @@ class AmpEnv:
         self.layout = character.layout
         self.motions = motions
         self.cfg = cfg
-        self.model = mjx.put_model(character.mj_model)
+        try:
+            self.model = mjx.put_model(character.mj_model, impl=cfg.physics.impl)
+        except (NotImplementedError, ValueError) as e:  # a feature the MJX backend does not simulate
+            raise InputError(f"{character.xml_path}: MJX ({cfg.physics.impl}) cannot simulate this character: "
+                             f"{e}") from None
         self._data_template = mjx.make_data(self.model)
         self.control_dt = 1.0 / cfg.physics.control_freq
         self.substeps = cfg.physics.substeps

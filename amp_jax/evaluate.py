@@ -1,19 +1,25 @@
-"""Test mode: deterministic policy rollouts and their statistics (episode length, falls, style)."""
+"""Test mode: deterministic policy rollouts and their statistics (episode length, falls, style, task
+measures), the motion-matching score of their poses, and its periodic probe during training."""
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from amp_jax import discriminator
+from amp_jax import discriminator, motion_matching
 from amp_jax.env import FAIL, NULL, AmpEnv
 from amp_jax.train_step import Learner, TrainState
 
 
 def make_test_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
-    """Jitted (state, key) -> per-step done flags [T, E] and style rewards [T, E], mean actions."""
+    """Jitted (state, key) -> per-step outputs [T, E]: qpos [T, E, nq] of the pose each step started
+    from (the frame the policy acted on), done flags, style rewards, task rewards, task metrics and
+    target changes of deterministic (mean-action) rollouts."""
     cfg = learner.cfg
     vstep = jax.vmap(env.step)
 
@@ -21,11 +27,12 @@ def make_test_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: i
         env_state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
 
         def one_step(env_state, _):
+            qpos = env_state.data.qpos
             action = learner.policy_mean(state.actor_params, state.obs_norm, env_state.obs)
             env_state, out = vstep(env_state, action)
             logits = learner.disc_logits(state.disc_params, state.disc_norm, out.disc_obs)
             style = discriminator.style_reward(logits, cfg.disc_loss, cfg.disc_reward_scale)
-            return env_state, (out.done, style, out.reward, out.task_metrics, out.target_changed)
+            return env_state, (qpos, out.done, style, out.reward, out.task_metrics, out.target_changed)
 
         _, per_step = jax.lax.scan(one_step, env_state, None, length=num_steps)
         return per_step
@@ -33,36 +40,70 @@ def make_test_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: i
     return jax.jit(run)
 
 
+@dataclasses.dataclass(frozen=True)
+class EvalRollouts:
+    """Deterministic rollouts on the host ([T, E] per step) and the episodes they count."""
+
+    qpos: np.ndarray  # [T, E, nq] the pose each step started from
+    done: np.ndarray
+    style: np.ndarray
+    task_reward: np.ndarray
+    task_metrics: dict
+    target_changed: np.ndarray
+    episodes: list  # (env, first step, last step) of each counted episode, in env order
+
+    def episode_qpos(self) -> list[np.ndarray]:
+        """The poses [n, nq] the policy acted from in each counted episode (reset pose first)."""
+        return [self.qpos[first:last + 1, e] for e, first, last in self.episodes]
+
+
+def episodes_per_env(num_episodes: int, num_envs: int) -> int:
+    return max(1, math.ceil(num_episodes / num_envs))
+
+
+def collect_rollouts(rollout, state: TrainState, per_env: int, seed: int = 0) -> EvalRollouts:
+    """Run a compiled test rollout (make_test_rollout) and count the first per_env episodes of every
+    environment (the rollout must be long enough for them to finish)."""
+    qpos, done, style, task, task_metrics, changed = jax.tree.map(np.asarray, rollout(state, jax.random.PRNGKey(seed)))
+    episodes = []
+    for e in range(done.shape[1]):
+        first = 0
+        for last in np.flatnonzero(done[:, e] != NULL)[:per_env]:
+            episodes.append((e, first, int(last)))
+            first = int(last) + 1
+    return EvalRollouts(qpos, done, style, task, task_metrics, changed, episodes)
+
+
+def run_test_rollouts(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: int, num_envs: int,
+                      seed: int = 0) -> EvalRollouts:
+    """Run until every environment finished ceil(num_episodes / num_envs) episodes."""
+    per_env = episodes_per_env(num_episodes, num_envs)
+    rollout = make_test_rollout(learner, env, num_envs, per_env * env.episode_steps)
+    return collect_rollouts(rollout, state, per_env, seed)
+
+
+def rollout_stats(r: EvalRollouts, control_dt: float) -> dict:
+    """Means over the counted episodes: length, fall rate, style reward, return; task measures."""
+    lengths = [last + 1 - first for _, first, last in r.episodes]
+    stats = {
+        "episodes": len(r.episodes),
+        "mean_episode_length": float(np.mean(lengths)),
+        "fall_rate": float(np.mean([r.done[last, e] == FAIL for e, _, last in r.episodes])),
+        "mean_style_reward": float(np.mean([r.style[first:last + 1, e].mean() for e, first, last in r.episodes])),
+        "mean_return": float(np.mean([r.task_reward[first:last + 1, e].sum() for e, first, last in r.episodes])),
+    }
+    if "location_distance" in r.task_metrics:
+        # A redraw at step t gives step t the new target, so the old target's segment ends at t - 1.
+        segment_end = r.done != NULL
+        segment_end[:-1] |= r.target_changed[1:]
+        stats.update(location_stats(r.task_metrics["location_distance"], segment_end, control_dt))
+    stats.update({f"mean_{k}": float(np.mean(v)) for k, v in r.task_metrics.items() if k.startswith("steering")})
+    return stats
+
+
 def test_policy(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: int, num_envs: int, seed: int = 0):
     """Run until every environment finished ceil(num_episodes / num_envs) episodes; report means."""
-    per_env = max(1, math.ceil(num_episodes / num_envs))
-    rollout = make_test_rollout(learner, env, num_envs, per_env * env.episode_steps)
-    done, style, task, task_metrics, changed = jax.tree.map(np.asarray, rollout(state, jax.random.PRNGKey(seed)))
-    ended = done != NULL
-    lengths, returns, falls, styles = [], [], [], []
-    for e in range(num_envs):
-        ends = np.flatnonzero(ended[:, e])[:per_env]
-        start = 0
-        for end in ends:
-            lengths.append(end + 1 - start)
-            returns.append(task[start:end + 1, e].sum())
-            styles.append(style[start:end + 1, e].mean())
-            falls.append(done[end, e] == FAIL)
-            start = end + 1
-    stats = {
-        "episodes": len(lengths),
-        "mean_episode_length": float(np.mean(lengths)),
-        "fall_rate": float(np.mean(falls)),
-        "mean_style_reward": float(np.mean(styles)),
-        "mean_return": float(np.mean(returns)),
-    }
-    if "location_distance" in task_metrics:
-        # A redraw at step t gives step t the new target, so the old target's segment ends at t - 1.
-        segment_end = ended.copy()
-        segment_end[:-1] |= changed[1:]
-        stats.update(location_stats(task_metrics["location_distance"], segment_end, env.control_dt))
-    stats.update({f"mean_{k}": float(np.mean(v)) for k, v in task_metrics.items() if k.startswith("steering")})
-    return stats
+    return rollout_stats(run_test_rollouts(learner, env, state, num_episodes, num_envs, seed), env.control_dt)
 
 
 def location_stats(distance, segment_end, dt: float, radius: float = 0.5) -> dict:
@@ -81,3 +122,28 @@ def location_stats(distance, segment_end, dt: float, radius: float = 0.5) -> dic
             start = end + 1
     return {"location_success_rate": float(np.mean(reached)),
             "location_mean_time_to_reach": float(np.mean(times)) if times else float("nan")}
+
+
+def episode_features(layout, r: EvalRollouts) -> np.ndarray:
+    """Pose features [M, F] (amp_jax.motion_matching) of every frame of the counted episodes."""
+    features = np.asarray(motion_matching.qpos_pose_features(layout, jnp.asarray(r.qpos)))
+    return np.concatenate([features[first:last + 1, e] for e, first, last in r.episodes])
+
+
+class MotionMatchingProbe:
+    """The motion-matching score of the deterministic policy during training, cheaply: the first
+    episode of each of a few environments, from the same starts every time, with a rollout compiled
+    once. measure() gives the metrics mm_stay and mm_cover."""
+
+    def __init__(self, learner: Learner, env: AmpEnv, num_envs: int = 4):
+        self.env = env
+        self.rollout = make_test_rollout(learner, env, num_envs, env.episode_steps)
+
+    @functools.cached_property
+    def reference(self) -> motion_matching.MatchingReference:
+        return motion_matching.library_reference(self.env.layout, self.env.motions, self.env.control_dt)
+
+    def measure(self, state: TrainState) -> dict:
+        r = collect_rollouts(self.rollout, state, per_env=1)
+        scores = motion_matching.matching_scores(self.reference, episode_features(self.env.layout, r))
+        return {"mm_stay": scores["stay"], "mm_cover": scores["cover"]}

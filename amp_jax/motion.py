@@ -12,6 +12,7 @@ and optionally character (str) and dof_names [D] for documentation and checks.
 from __future__ import annotations
 
 import dataclasses
+import io
 import pickle
 from pathlib import Path
 
@@ -53,6 +54,8 @@ class Clip:
                 raise InputError(f"{source}: {key} has shape {getattr(self, key).shape}, expected {shape}")
         if self.dof_pos.ndim != 2 or len(self.dof_pos) != n:
             raise InputError(f"{source}: dof_pos has shape {self.dof_pos.shape}, expected ({n}, D)")
+        if self.dof_names and len(self.dof_names) != self.dof_pos.shape[1]:
+            raise InputError(f"{source}: {len(self.dof_names)} dof_names for {self.dof_pos.shape[1]} DoFs")
         if num_dof is not None and self.dof_pos.shape[1] != num_dof:
             raise InputError(f"{source}: frames have {self.dof_pos.shape[1]} DoFs (width {6 + self.dof_pos.shape[1]}), "
                              f"but the character has {num_dof} (width {6 + num_dof})")
@@ -84,7 +87,10 @@ def save_clip(path: str | Path, clip: Clip) -> None:
 
 def frames_to_clip(frames, fps: float, loop: bool, source: str) -> Clip:
     """A clip from MimicKit frames [N, 6 + D]: root pos, root exp-map, DoFs."""
-    frames = np.asarray(frames, np.float64)
+    try:
+        frames = np.asarray(frames, np.float64)
+    except (TypeError, ValueError) as e:  # ragged rows, strings
+        raise InputError(f"{source}: frames must be a 2-D array of numbers: {e}") from None
     if frames.ndim != 2 or frames.shape[1] < 6:
         raise InputError(f"{source}: frames must be a 2-D array of width 6 + DoFs, got shape {frames.shape}")
     if not np.all(np.isfinite(frames)):
@@ -106,7 +112,7 @@ def clip_to_frames(clip: Clip) -> np.ndarray:
 def load_clip(path: str | Path, num_dof: int | None = None) -> Clip:
     """Load an amp-jax .npz or a MimicKit .pkl clip, validated (against num_dof when given)."""
     path = Path(path)
-    if not path.is_file():
+    if not _is_file(path):
         raise InputError(f"{path}: motion file not found")
     if path.suffix == ".npz":
         try:
@@ -124,17 +130,44 @@ def load_clip(path: str | Path, num_dof: int | None = None) -> Clip:
         except Exception as e:
             raise InputError(f"{path}: cannot read the clip: {e}") from None
     elif path.suffix == ".pkl":
-        try:
-            with open(path, "rb") as fh:
-                data = pickle.load(fh)
-        except Exception as e:
-            raise InputError(f"{path}: not a readable pickle: {e}") from None
+        data = _read_pickle(path)
         if not isinstance(data, dict) or not {"fps", "frames", "loop_mode"} <= set(data):
             raise InputError(f"{path}: a MimicKit clip is a dict with keys loop_mode, fps, frames")
-        clip = frames_to_clip(data["frames"], float(data["fps"]), int(data["loop_mode"]) == 1, str(path))
+        try:
+            fps, loop_mode = float(data["fps"]), int(data["loop_mode"])
+        except (TypeError, ValueError, OverflowError):
+            raise InputError(f"{path}: fps must be a number and loop_mode 0 or 1, got {data['fps']!r} and "
+                             f"{data['loop_mode']!r}") from None
+        clip = frames_to_clip(data["frames"], fps, loop_mode == 1, str(path))
     else:
         raise InputError(f"{path}: unknown motion format '{path.suffix}' (expected .npz or .pkl)")
     return clip.validate(str(path), num_dof)
+
+
+class _ClipUnpickler(pickle.Unpickler):
+    """Unpickles plain data and numpy arrays only: a clip file never runs other code."""
+
+    ALLOWED = frozenset({"_reconstruct", "ndarray", "dtype", "scalar", "_frombuffer"})
+
+    def find_class(self, module, name):
+        if module.split(".")[0] == "numpy" and name in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refers to {module}.{name}; a MimicKit clip holds only numbers, lists "
+                                     "and numpy arrays")
+
+
+def _read_pickle(path: Path):
+    try:
+        return _ClipUnpickler(io.BytesIO(path.read_bytes())).load()
+    except Exception as e:  # truncated, not a pickle, or a forbidden class
+        raise InputError(f"{path}: not a readable MimicKit pickle: {type(e).__name__}: {e}") from None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long
+        return False
 
 
 def load_motion_set(path: str | Path, num_dof: int | None = None) -> tuple[list[Clip], list[float], list[str]]:
@@ -145,22 +178,23 @@ def load_motion_set(path: str | Path, num_dof: int | None = None) -> tuple[list[
     path = Path(path)
     if path.suffix not in (".yaml", ".yml"):
         return [load_clip(path, num_dof)], [1.0], [path.stem]
-    if not path.is_file():
+    if not _is_file(path):
         raise InputError(f"{path}: dataset file not found")
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid YAML: {e}") from None
     entries = data.get("motions") if isinstance(data, dict) else None
     if not isinstance(entries, list) or not entries:
         raise InputError(f"{path}: a dataset needs a non-empty 'motions:' list of {{file, weight}}")
     clips, weights, names = [], [], []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "file" not in entry:
-            raise InputError(f"{path}: motions[{i}] needs a 'file'")
+        if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or not entry["file"]:
+            raise InputError(f"{path}: motions[{i}] needs a 'file' (a path)")
         weight = entry.get("weight", 1.0)
-        if not isinstance(weight, (int, float)) or not np.isfinite(weight) or weight < 0:
-            raise InputError(f"{path}: motions[{i}] weight must be a number >= 0, got {weight!r}")
+        number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not number or not 0 <= weight <= np.finfo(np.float32).max:
+            raise InputError(f"{path}: motions[{i}] weight must be a finite number >= 0, got {weight!r}")
         clip_path = (path.parent / entry["file"]) if not Path(entry["file"]).is_absolute() else Path(entry["file"])
         clips.append(load_clip(clip_path, num_dof))
         weights.append(float(weight))

@@ -30,13 +30,23 @@ def normalize(norm: Normalizer, x):
     return jnp.clip((x - norm.mean) / jnp.maximum(norm.std, MIN_STD), -CLIP, CLIP)
 
 
-def update(norm: Normalizer, batch) -> Normalizer:
-    """Merge a batch [N, size] into the statistics (count-weighted)."""
+def update(norm: Normalizer, batch, mask=None) -> Normalizer:
+    """Merge a batch [N, size] into the statistics (count-weighted); with mask [N] (1 or 0), only the
+    rows where it is 1."""
     batch = batch.reshape(-1, batch.shape[-1])
-    n = jnp.float32(batch.shape[0])
+    if mask is None:
+        n = jnp.float32(batch.shape[0])
+        batch_mean, batch_mean_sq = jnp.mean(batch, axis=0), jnp.mean(jnp.square(batch), axis=0)
+    else:
+        keep = mask.reshape(-1, 1) > 0
+        n = jnp.sum(keep, dtype=batch.dtype)
+        batch = jnp.where(keep, batch, 0.0)
+        batch_mean = jnp.sum(batch, axis=0) / jnp.maximum(n, 1.0)
+        batch_mean_sq = jnp.sum(jnp.square(batch), axis=0) / jnp.maximum(n, 1.0)
     total = norm.count + n
-    w_old, w_new = norm.count / total, n / total
-    mean = w_old * norm.mean + w_new * jnp.mean(batch, axis=0)
-    mean_sq = w_old * norm.mean_sq + w_new * jnp.mean(jnp.square(batch), axis=0)
+    w_old, w_new = norm.count / jnp.maximum(total, 1.0), n / jnp.maximum(total, 1.0)
+    mean = w_old * norm.mean + w_new * batch_mean
+    mean_sq = w_old * norm.mean_sq + w_new * batch_mean_sq
     std = jnp.sqrt(jnp.maximum(mean_sq - jnp.square(mean), 1e-8))
-    return Normalizer(count=total, mean=mean, mean_sq=mean_sq, std=std)
+    merged = Normalizer(count=total, mean=mean, mean_sq=mean_sq, std=std)
+    return jax.tree.map(lambda new, old: jnp.where(n > 0, new, old), merged, norm)

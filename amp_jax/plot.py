@@ -17,6 +17,7 @@ PANELS = (
     ("task_reward", "task reward", ("task_reward_mean",)),
     ("disc_accuracy", "discriminator accuracy", ("disc_agent_acc", "disc_demo_acc")),
 )
+ZERO_MEANS_ABSENT = ("task_reward_mean",)
 
 
 def read_metrics(path: str | Path) -> list[dict]:
@@ -52,16 +53,22 @@ def curve(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     return [p[0] for p in points], [p[1] for p in points]
 
 
+def logged(rows: list[dict], key: str) -> bool:
+    """Whether rows hold points of a metric (a task reward that is always 0 is a style-only case's)."""
+    values = curve(rows, key)[1]
+    return any(v != 0 for v in values) if key in ZERO_MEANS_ABSENT else bool(values)
+
+
 def panels(rows: list[dict]) -> list[tuple[str, str, tuple[str, ...]]]:
-    """The PANELS with at least one point in rows."""
-    return [p for p in PANELS if any(curve(rows, k)[0] for k in p[2])]
+    """The PANELS with a logged metric."""
+    return [p for p in PANELS if any(logged(rows, k) for k in p[2])]
 
 
 def draw_panel(ax, rows: list[dict], title: str, keys: tuple[str, ...]) -> None:
     """One panel: each metric of keys (that has points) against samples."""
     for key in keys:
         x, y = curve(rows, key)
-        if x:
+        if logged(rows, key):
             ax.plot(x, y, marker="." if len(x) < 50 else None, label=key)
     ax.set_title(title)
     ax.set_xlabel("samples")

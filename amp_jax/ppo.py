@@ -1,4 +1,8 @@
-"""PPO pieces: the Gaussian policy, TD(lambda) returns, advantage normalisation and the two losses."""
+"""PPO pieces: the Gaussian policy, TD(lambda) returns, advantage normalisation and the two losses.
+
+A `mask` (1 for samples that count, 0 for samples to leave out, e.g. transitions whose physics faulted)
+turns every mean into a mean over the samples that count.
+"""
 
 from __future__ import annotations
 
@@ -34,28 +38,40 @@ def td_lambda_returns(rewards, next_values, done, discount: float, td_lambda: fl
     return jnp.concatenate([rets, last[None]], axis=0)
 
 
-def normalize_advantages(adv, clip: float):
-    """(adv - mean) / max(std, 1e-5), clipped to +-clip."""
-    norm = (adv - jnp.mean(adv)) / jnp.maximum(jnp.std(adv), 1e-5)
-    return jnp.clip(norm, -clip, clip)
+def masked_mean(x, mask=None):
+    """Mean of x, or over the entries where mask is 1 (0 if there are none)."""
+    if mask is None:
+        return jnp.mean(x)
+    return jnp.sum(jnp.where(mask > 0, x, 0.0)) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def actor_loss(mean, log_std, actions, old_log_prob, advantages, clip_ratio: float, bound_weight: float):
+def normalize_advantages(adv, clip: float, mask=None):
+    """(adv - mean) / max(std, 1e-5), clipped to +-clip (statistics over the masked-in entries, which
+    are the only ones kept; the others become 0)."""
+    if mask is None:
+        norm = (adv - jnp.mean(adv)) / jnp.maximum(jnp.std(adv), 1e-5)
+        return jnp.clip(norm, -clip, clip)
+    mean = masked_mean(adv, mask)
+    std = jnp.sqrt(masked_mean(jnp.square(adv - mean), mask))
+    return jnp.where(mask > 0, jnp.clip((adv - mean) / jnp.maximum(std, 1e-5), -clip, clip), 0.0)
+
+
+def actor_loss(mean, log_std, actions, old_log_prob, advantages, clip_ratio: float, bound_weight: float, mask=None):
     """Clipped surrogate plus the action-bound penalty on the normalised mean. Returns (loss, stats)."""
     log_prob = gaussian_log_prob(mean, log_std, actions)
     ratio = jnp.exp(log_prob - old_log_prob)
     surrogate = jnp.minimum(advantages * ratio, advantages * jnp.clip(ratio, 1 - clip_ratio, 1 + clip_ratio))
-    policy_loss = -jnp.mean(surrogate)
+    policy_loss = -masked_mean(surrogate, mask)
     bound = jnp.sum(jnp.square(jnp.minimum(mean + 1.0, 0.0)) + jnp.square(jnp.maximum(mean - 1.0, 0.0)), axis=-1)
-    bound_loss = bound_weight * jnp.mean(bound)
+    bound_loss = bound_weight * masked_mean(bound, mask)
     stats = {
         "actor_loss": policy_loss + bound_loss,
         "action_bound_loss": bound_loss,
-        "clip_frac": jnp.mean(jnp.abs(ratio - 1.0) > clip_ratio),
-        "imp_ratio": jnp.mean(ratio),
+        "clip_frac": masked_mean(jnp.abs(ratio - 1.0) > clip_ratio, mask),
+        "imp_ratio": masked_mean(ratio, mask),
     }
     return policy_loss + bound_loss, stats
 
 
-def critic_loss(values, returns):
-    return jnp.mean(jnp.square(returns - values))
+def critic_loss(values, returns, mask=None):
+    return masked_mean(jnp.square(returns - values), mask)

@@ -33,10 +33,11 @@ _ROLLOUT_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 0}}
 
 
 def render_qpos(model: mujoco.MjModel, qpos: np.ndarray, width: int = 640, height: int = 480,
-                ghost_qpos: np.ndarray | None = None) -> np.ndarray:
+                ghost_qpos: np.ndarray | None = None, camera_scale: float = 1.0) -> np.ndarray:
     """RGB frames [T, height, width, 3] (uint8) of the poses qpos [T, nq], with a tracking camera.
 
     ghost_qpos [T, nq], if given, is drawn translucent at REF_CHAR_OFFSET (the reference motion).
+    camera_scale multiplies the camera distance and look-at height (e.g. 0.4 frames the small Go2).
     """
     model.vis.headlight.ambient[:] = 0.45
     model.vis.headlight.diffuse[:] = 0.6
@@ -45,13 +46,13 @@ def render_qpos(model: mujoco.MjModel, qpos: np.ndarray, width: int = 640, heigh
     data, ghost = mujoco.MjData(model), mujoco.MjData(model)
     camera = mujoco.MjvCamera()
     camera.type = mujoco.mjtCamera.mjCAMERA_FREE
-    camera.distance, camera.azimuth, camera.elevation = CAMERA_DISTANCE, CAMERA_AZIMUTH, CAMERA_ELEVATION
+    camera.distance, camera.azimuth, camera.elevation = CAMERA_DISTANCE * camera_scale, CAMERA_AZIMUTH, CAMERA_ELEVATION
     frames = np.empty((len(qpos), height, width, 3), np.uint8)
     with mujoco.Renderer(model, height, width) as renderer:
         for i, q in enumerate(qpos):
             data.qpos[:] = q
             mujoco.mj_kinematics(model, data)
-            camera.lookat[:] = (q[0], q[1], LOOKAT_HEIGHT)
+            camera.lookat[:] = (q[0], q[1], LOOKAT_HEIGHT * camera_scale)
             renderer.update_scene(data, camera)
             if ghost_qpos is not None:
                 ghost.qpos[:] = ghost_qpos[i]

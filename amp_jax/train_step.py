@@ -18,8 +18,9 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from amp_jax import discriminator, networks, normalizer, ppo, replay_buffer
+from amp_jax import discriminator, networks, normalizer, ppo, replay_buffer, sharding
 from amp_jax.config import AgentConfig, OptimizerConfig
 from amp_jax.env import FAIL, NULL, AmpEnv, EnvState
 from amp_jax.errors import InputError
@@ -101,7 +102,8 @@ def make_learner(cfg: AgentConfig, env: AmpEnv, num_envs: int) -> Learner:
     )
 
 
-def init_train_state(learner: Learner, env: AmpEnv, seed: int) -> TrainState:
+def init_train_state(learner: Learner, env: AmpEnv, seed: int, mesh: Mesh | None = None) -> TrainState:
+    """A fresh TrainState (placed over the mesh's devices when one is given)."""
     key = jax.random.PRNGKey(seed)
     key, k_actor, k_critic, k_disc, k_env = jax.random.split(key, 5)
     obs = jnp.zeros((1, env.obs_size))
@@ -110,7 +112,7 @@ def init_train_state(learner: Learner, env: AmpEnv, seed: int) -> TrainState:
     critic_params = learner.critic.init(k_critic, obs)
     disc_params = learner.disc.init(k_disc, disc_obs)
     env_state = jax.jit(jax.vmap(env.reset))(jax.random.split(k_env, learner.num_envs))
-    return TrainState(
+    state = TrainState(
         actor_params=actor_params,
         critic_params=critic_params,
         disc_params=disc_params,
@@ -127,23 +129,47 @@ def init_train_state(learner: Learner, env: AmpEnv, seed: int) -> TrainState:
         iteration=jnp.int32(0),
         samples=jnp.float32(0.0),
     )
+    return state if mesh is None else jax.device_put(state, sharding.state_shardings(state, mesh))
 
 
-def _minibatch_epochs(key, data, num_samples: int, minibatch: int, epochs: int, update, carry):
-    """Run `update(carry, batch) -> (carry, stats)` over `epochs` shuffled passes; mean stats."""
-    num_mb = num_samples // minibatch
+def _minibatch_epochs(key, data, minibatch_steps: int, epochs: int, update, carry):
+    """Run `update(carry, batch) -> (carry, stats)` over `epochs` passes through data [T, E, ...]; mean stats.
+
+    Each pass shuffles every environment's T samples independently and cuts them into T // minibatch_steps
+    minibatches of minibatch_steps samples from every environment (minibatch_steps * E samples): a shuffle
+    stratified by environment, so that with environments split over devices each device's part of a
+    minibatch is already local.
+    """
+    T, E = jax.tree.leaves(data)[0].shape[:2]
+    num_mb = T // minibatch_steps
+
+    def take(x, idx):  # x [T, E, ...], idx [b, E] -> [b * E, ...]
+        rows = jax.vmap(lambda column, i: column[i], in_axes=(1, 1), out_axes=1)(x, idx)
+        return rows.reshape(-1, *x.shape[2:])
 
     def epoch(c, k):
-        perm = jax.random.permutation(k, num_samples)[: num_mb * minibatch].reshape(num_mb, minibatch)
-        return jax.lax.scan(lambda c2, idx: update(c2, jax.tree.map(lambda x: x[idx], data)), c, perm)
+        perm = jax.vmap(lambda ke: jax.random.permutation(ke, T))(jax.random.split(k, E))  # [E, T]
+        idx = perm[:, : num_mb * minibatch_steps].reshape(E, num_mb, minibatch_steps).transpose(1, 2, 0)
+        return jax.lax.scan(lambda c2, i: update(c2, jax.tree.map(lambda x: take(x, i), data)), c, idx)
 
     carry, stats = jax.lax.scan(epoch, carry, jax.random.split(key, epochs))
     return carry, jax.tree.map(jnp.mean, stats)
 
 
-def make_train_step(learner: Learner, env: AmpEnv):
-    """The jitted training iteration: train_step(TrainState) -> (TrainState, metrics)."""
+def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
+    """The jitted training iteration: train_step(TrainState) -> (TrainState, metrics).
+
+    With a mesh (amp_jax.sharding), the environments are split over its devices and the state must be
+    placed by shard_state.
+    """
     cfg = learner.cfg
+
+    def split_envs(x, env_axis: int):
+        """Keep x's environment (or sample) axis split over the mesh (a no-op on one device)."""
+        if mesh is None:
+            return x
+        spec = PartitionSpec(*([None] * env_axis), sharding.ENVS)
+        return jax.lax.with_sharding_constraint(x, NamedSharding(mesh, spec))
     E, T = learner.num_envs, cfg.steps_per_iter
     N = E * T
     vstep = jax.vmap(env.step)
@@ -178,30 +204,36 @@ def make_train_step(learner: Learner, env: AmpEnv):
         obs_norm, disc_norm = state.obs_norm, state.disc_norm
         env_state, ep_ret, ep_len, traj, episodes = rollout(state, k_roll)
 
+        # A transition whose physics faulted (NaN or exploding; the env has reset it) is left out of every
+        # loss, the replay buffer and the normalisers, and earns no reward.
+        traj["valid"] = (~episodes["fault"]).astype(jnp.float32)
         flat = jax.tree.map(lambda x: x.reshape(N, *x.shape[2:]), traj)
         disc_logits = learner.disc_logits(state.disc_params, disc_norm, flat["disc_obs"])
         style = discriminator.style_reward(disc_logits, cfg.disc_loss, cfg.disc_reward_scale).reshape(T, E)
+        style = jnp.where(episodes["fault"], 0.0, style)
         reward = cfg.task_reward_weight * traj["task_reward"] + cfg.disc_reward_weight * style
 
         values = learner.value(state.critic_params, obs_norm, traj["obs"])
         next_values = learner.value(state.critic_params, obs_norm, traj["next_obs"])
         returns = ppo.td_lambda_returns(reward, next_values, traj["done"], cfg.discount, cfg.td_lambda)
         adv_raw = returns - values
-        adv = ppo.normalize_advantages(adv_raw, cfg.norm_adv_clip)
+        adv = ppo.normalize_advantages(adv_raw, cfg.norm_adv_clip, traj["valid"])
 
-        demo_obs = jax.vmap(env.demo_disc_obs)(jax.random.split(k_demo, N))
-        shuffled = flat["disc_obs"][jax.random.permutation(k_replay, N)]
-        replay = jax.lax.cond(
+        demo_keys = split_envs(jax.random.split(k_demo, (T, E)), 1)
+        demo_obs = jax.vmap(jax.vmap(env.demo_disc_obs))(demo_keys)  # [T, E, D]
+        order = jax.random.permutation(k_replay, N)
+        replay = jax.lax.cond(  # all of this iteration's windows while filling, then disc_replay_samples
             state.replay.count < state.replay.data.shape[0],
-            lambda r: replay_buffer.add(r, shuffled),
-            lambda r: replay_buffer.add(r, shuffled[: cfg.disc_replay_samples]),
+            lambda r: replay_buffer.add(r, flat["disc_obs"][order], flat["valid"][order]),
+            lambda r: replay_buffer.add(r, flat["disc_obs"][order[: cfg.disc_replay_samples]],
+                                        flat["valid"][order[: cfg.disc_replay_samples]]),
             state.replay,
         )
 
         def critic_update(carry, batch):
             params, opt = carry
             def loss_fn(p):
-                return ppo.critic_loss(learner.value(p, obs_norm, batch["obs"]), batch["returns"])
+                return ppo.critic_loss(learner.value(p, obs_norm, batch["obs"]), batch["returns"], batch["valid"])
             loss, grads = jax.value_and_grad(loss_fn)(params)
             updates, opt = learner.critic_tx.update(grads, opt, params)
             return (optax.apply_updates(params, updates), opt), {"critic_loss": loss}
@@ -211,7 +243,7 @@ def make_train_step(learner: Learner, env: AmpEnv):
             def loss_fn(p):
                 mean = learner.policy_mean(p, obs_norm, batch["obs"])
                 return ppo.actor_loss(mean, learner.log_std, batch["action"], batch["log_prob"], batch["adv"],
-                                      cfg.ppo_clip_ratio, cfg.action_bound_weight)
+                                      cfg.ppo_clip_ratio, cfg.action_bound_weight, batch["valid"])
             (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt = learner.actor_tx.update(grads, opt, params)
             return (optax.apply_updates(params, updates), opt), stats
@@ -219,33 +251,35 @@ def make_train_step(learner: Learner, env: AmpEnv):
         def disc_update(carry, batch):
             params, opt, key = carry
             key, k = jax.random.split(key)
-            replayed = replay_buffer.sample(replay, k, batch["disc_obs"].shape[0])
+            replayed = split_envs(replay_buffer.sample(replay, k, batch["disc_obs"].shape[0]), 0)
             agent = normalizer.normalize(disc_norm, jnp.concatenate([batch["disc_obs"], replayed], axis=0))
             demo = normalizer.normalize(disc_norm, batch["demo_obs"])
+            agent_mask = jnp.concatenate([batch["valid"], jnp.ones(replayed.shape[0])])
             def loss_fn(p):
                 return discriminator.loss(learner.disc.apply, p, agent, demo, cfg.disc_loss,
-                                          cfg.disc_grad_penalty, cfg.disc_logit_reg)
+                                          cfg.disc_grad_penalty, cfg.disc_logit_reg, agent_mask)
             (_, stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
             updates, opt = learner.disc_tx.update(grads, opt, params)
             return (optax.apply_updates(params, updates), opt, key), stats
 
-        ppo_data = {"obs": flat["obs"], "action": flat["action"], "log_prob": flat["log_prob"],
-                    "returns": returns.reshape(N), "adv": adv.reshape(N)}
-        disc_data = {"disc_obs": flat["disc_obs"], "demo_obs": demo_obs}
+        ppo_data = {"obs": traj["obs"], "action": traj["action"], "log_prob": traj["log_prob"],
+                    "returns": returns, "adv": adv, "valid": traj["valid"]}
+        disc_data = {"disc_obs": traj["disc_obs"], "demo_obs": demo_obs, "valid": traj["valid"]}
         (critic_params, critic_opt), critic_stats = _minibatch_epochs(
-            k_critic, ppo_data, N, cfg.critic_batch_size * E, cfg.critic_epochs, critic_update,
+            k_critic, ppo_data, cfg.critic_batch_size, cfg.critic_epochs, critic_update,
             (state.critic_params, state.critic_opt))
         (actor_params, actor_opt), actor_stats = _minibatch_epochs(
-            k_actor, ppo_data, N, cfg.actor_batch_size * E, cfg.actor_epochs, actor_update,
+            k_actor, ppo_data, cfg.actor_batch_size, cfg.actor_epochs, actor_update,
             (state.actor_params, state.actor_opt))
         k_disc_mb, k_disc_replay = jax.random.split(k_disc)
         (disc_params, disc_opt, _), disc_stats = _minibatch_epochs(
-            k_disc_mb, disc_data, N, cfg.disc_batch_size * E, cfg.disc_epochs, disc_update,
+            k_disc_mb, disc_data, cfg.disc_batch_size, cfg.disc_epochs, disc_update,
             (state.disc_params, state.disc_opt, k_disc_replay))
 
         active = state.samples < cfg.normalizer_samples
-        new_obs_norm = normalizer.update(obs_norm, flat["obs"])
-        new_disc_norm = normalizer.update(disc_norm, jnp.concatenate([flat["disc_obs"], demo_obs], axis=0))
+        new_obs_norm = normalizer.update(obs_norm, flat["obs"], flat["valid"])
+        new_disc_norm = normalizer.update(disc_norm, jnp.concatenate([flat["disc_obs"], demo_obs.reshape(N, -1)]),
+                                          jnp.concatenate([flat["valid"], jnp.ones(N)]))
         obs_norm = jax.tree.map(lambda a, b: jnp.where(active, a, b), new_obs_norm, obs_norm)
         disc_norm = jax.tree.map(lambda a, b: jnp.where(active, a, b), new_disc_norm, disc_norm)
 
@@ -266,9 +300,15 @@ def make_train_step(learner: Learner, env: AmpEnv):
             "episode_length_sum": jnp.sum(episodes["length"]),
             "falls": jnp.sum(episodes["fell"]),
             "physics_faults": jnp.sum(episodes["fault"]),
+            "nonfinite_params": sum(jnp.sum(~jnp.isfinite(x)) for x in
+                                    jax.tree.leaves((actor_params, critic_params, disc_params))),
             "obs_norm_mean": jnp.mean(jnp.abs(obs_norm.mean)), "obs_norm_std": jnp.mean(obs_norm.std),
             **{k: jnp.mean(v) for k, v in episodes["task"].items()},
         }
         return new_state, metrics
 
-    return jax.jit(train_step, donate_argnums=0)
+    if mesh is None:
+        return jax.jit(train_step, donate_argnums=0)
+    shardings = sharding.state_shardings(jax.eval_shape(lambda: init_train_state(learner, env, 0)), mesh)
+    return jax.jit(train_step, in_shardings=(shardings,), out_shardings=(shardings, sharding.replicated(mesh)),
+                   donate_argnums=0)

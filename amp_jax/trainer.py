@@ -3,14 +3,16 @@ compiled; everything it calls on device is."""
 
 from __future__ import annotations
 
+import json
 import signal
+import threading
 import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from amp_jax import checkpoint, evaluate, render
+from amp_jax import checkpoint, evaluate, render, sharding
 from amp_jax.build import build
 from amp_jax.config import Config, to_dict
 from amp_jax.metrics_logger import MetricsLogger, require_wandb
@@ -25,8 +27,9 @@ class _StopFlag:
         self._previous = {}
 
     def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
+        if threading.current_thread() is threading.main_thread():  # Python delivers signals there only
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def _handle(self, signum, frame):
@@ -52,6 +55,38 @@ def iteration_row(metrics: dict, iteration: int, samples: float, seconds: float,
     return row
 
 
+def numerical_fault(row: dict) -> str | None:
+    """What is not finite in an iteration's row (a loss, or parameters counted by nonfinite_params), or None."""
+    bad = [k for k in ("actor_loss", "critic_loss", "disc_loss") if not np.isfinite(row[k])]
+    if row.get("nonfinite_params", 0) != 0:
+        bad.append(f"{row['nonfinite_params']:.0f} parameters")
+    return " and ".join(bad) if bad else None
+
+
+def _keep_rows_until(path: Path, iteration: int) -> None:
+    """Drop the metrics rows after `iteration` (iterations lost with the state, about to be redone) and
+    a row cut short by a killed process."""
+    if not path.is_file():
+        return
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["iteration"] <= iteration:
+                rows.append(line + "\n")
+        except (ValueError, KeyError, TypeError):
+            continue
+    path.write_text("".join(rows))
+
+
+def _save_before_dying(mgr, iteration: int, state) -> None:
+    """Checkpoint a good state that an unexpected error is about to lose (if its buffers still exist)."""
+    try:
+        checkpoint.save(mgr, iteration, state)
+        print(f"saved iteration {iteration} before stopping on the error below", flush=True)
+    except Exception as e:  # e.g. the state was donated to the step that failed
+        print(f"could not save iteration {iteration} before stopping: {type(e).__name__}: {e}", flush=True)
+
+
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations: int | None = None,
           wandb: bool = False) -> Path:
     """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations or a signal.
@@ -62,15 +97,20 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
     env, learner = build(cfg)
     checkpoint.save_config(run_dir, cfg)
     mgr = checkpoint.manager(run_dir, cfg.train.keep_checkpoints)
-    state = init_train_state(learner, env, cfg.train.seed)
+    mesh = sharding.make_mesh(cfg.train.num_devices, cfg.train.num_envs)
+    state = init_train_state(learner, env, cfg.train.seed, mesh)
     if resume and mgr.all_steps():
         step, state = checkpoint.restore(mgr, state)
+        for moved in checkpoint.set_aside_newer(mgr, step):
+            print(f"an unreadable newer checkpoint was moved to {moved}", flush=True)
         print(f"resumed from {run_dir}/checkpoints step {step}", flush=True)
-    train_step = make_train_step(learner, env)
+    train_step = make_train_step(learner, env, mesh)
     logger = MetricsLogger(run_dir, cfg.train.max_samples, wandb_config=to_dict(cfg) if wandb else None)
     video = render.TrainingVideo(learner, env, run_dir) if cfg.train.video_every > 0 else None
+    probe = evaluate.MotionMatchingProbe(learner, env, min(4, cfg.train.num_envs)) if cfg.train.eval_every > 0 else None
     iteration = int(state.iteration)
-    start_iteration = iteration
+    start_iteration = good = iteration
+    _keep_rows_until(run_dir / "metrics.jsonl", start_iteration)
     try:
         with _StopFlag() as flag:
             while True:
@@ -83,11 +123,15 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                 jax.block_until_ready(metrics)
                 iteration = int(state.iteration)
                 row = iteration_row(metrics, iteration, float(state.samples), time.time() - t0, learner.batch_size)
+                if probe is not None and iteration % cfg.train.eval_every == 0:
+                    row.update(probe.measure(state))
                 logger.log(row)
-                if not np.isfinite(row["actor_loss"]) or not np.isfinite(row["disc_loss"]) \
-                        or not np.isfinite(row["critic_loss"]):
-                    raise FloatingPointError(f"iteration {iteration}: a loss is not finite; the last good "
-                                             f"checkpoint in {run_dir}/checkpoints is kept")
+                fault = numerical_fault(row)
+                if fault:
+                    raise FloatingPointError(
+                        f"iteration {iteration}: {fault} not finite; stopped without saving this state: the newest "
+                        f"checkpoint (step {mgr.latest_step()}) in {run_dir}/checkpoints is the last good one")
+                good = iteration
                 if video is not None and iteration % cfg.train.video_every == 0:
                     logger.video("policy", video.record(state, iteration), row["samples"], video.fps)
                 if iteration % cfg.train.iters_per_output == 0 or flag.stop:
@@ -96,9 +140,13 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                     break
             if mgr.latest_step() != iteration:
                 checkpoint.save(mgr, iteration, state)
+    except Exception:
+        if good == iteration > (mgr.latest_step() or 0):  # the state in hand passed the checks
+            _save_before_dying(mgr, iteration, state)
+        raise
     finally:
         logger.close()
-    if cfg.train.test_episodes > 0:
+    if cfg.train.test_episodes > 0 and not flag.stop:  # after a signal, exit promptly
         stats = evaluate.test_policy(learner, env, state, cfg.train.test_episodes, min(cfg.train.num_envs, cfg.train.test_episodes))
         print("test: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()), flush=True)
     return run_dir

@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from amp_jax import checkpoint, evaluate
+from amp_jax import checkpoint, eval_report
 from amp_jax.build import build
 from amp_jax.config import CONFIG_DIR, load_config
 from amp_jax.train_step import init_train_state, make_train_step
@@ -54,6 +54,46 @@ def test_case_trains_checkpoints_and_tests(case, tmp_path):
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
-    stats = evaluate.test_policy(learner, env, restored, num_episodes=2, num_envs=2)
-    assert stats["episodes"] >= 2
-    assert 1 <= stats["mean_episode_length"] <= env.episode_steps
+    report = eval_report.eval_report(learner, env, restored, num_episodes=2, num_envs=2)
+    check_report_schema(report, env)
+    assert report["episodes"] >= 2
+    assert 1 <= report["mean_episode_length"] <= env.episode_steps
+    assert (report["kick"] is not None) == (case == "amp_humanoid")
+    assert (report["task"] is not None) == (cfg.env.task != "none")
+    if cfg.env.task == "location":
+        assert {"location_success_rate", "location_mean_time_to_reach"} <= set(report["task"])
+    if cfg.env.task == "steering":
+        assert {"mean_steering_velocity_error", "mean_steering_facing_error"} <= set(report["task"])
+
+
+REPORT_FIELDS = {"episodes": int, "num_envs": int, "seed": int, "mean_episode_length": float, "episode_steps": int,
+                 "fall_rate": float, "mean_style_reward": float, "motion_matching": dict, "kick": (dict, type(None)),
+                 "task": (dict, type(None))}
+MATCHING_FIELDS = {"stay": float, "cover": float, "near": float, "policy_frames": int, "reference_frames": int,
+                   "spread": dict}
+KICK_FIELDS = {"foot": str, "clip_peak_height": float, "clip_spin": float, "peak_height_mean": (float, type(None)),
+               "spin_mean": (float, type(None)), "kick_rate": float, "kick_fraction": float}
+
+
+def check_report_schema(report, env):
+    """The `amp-jax eval` report's fields and their types and ranges (the JSON schema users parse)."""
+    parts = [(REPORT_FIELDS, report), (MATCHING_FIELDS, report["motion_matching"])]
+    if report["kick"] is not None:
+        parts.append((KICK_FIELDS, report["kick"]))
+    for fields, part in parts:
+        assert set(part) == set(fields)
+        for key, kind in fields.items():
+            assert isinstance(part[key], kind), (key, part[key])
+    assert 0.0 <= report["fall_rate"] <= 1.0 and report["episode_steps"] == env.episode_steps
+    mm = report["motion_matching"]
+    assert mm["stay"] >= 0.0 and 0.0 <= mm["cover"] <= 1.0 and mm["policy_frames"] >= report["episodes"]
+
+
+def test_the_cases_of_a_character_share_its_physics_settings():
+    """The MJX settings are tuned per character (BENCHMARKS.md) and checked by tests/test_characters.py
+    with the settings of one case per character: every other case of that character must use the same."""
+    physics = {}
+    for case in CASES + ["amp_humanoid_smoke"]:
+        env = load_config(CONFIG_DIR / f"{case}.yaml").env
+        physics.setdefault(env.character, set()).add(env.physics)
+    assert all(len(settings) == 1 for settings in physics.values()), physics

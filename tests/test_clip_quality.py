@@ -179,3 +179,36 @@ def test_inspect_needs_a_character(tmp_path, capsys):
     assert main(["inspect", str(pkl), "--config", "amp_humanoid"]) == 0
     assert main(["inspect", str(pkl), "--config", "amp_g1"]) == 2
     assert "29" in capsys.readouterr().err  # the width error names the character's DoF count
+
+
+# ------------------------------------------------------------------------------------------------------
+# Videos (scripts/make_clip_videos.py)
+
+
+def test_every_clip_has_a_video_in_the_docs():
+    table = (REPO / "docs/motions.md").read_text()
+    total = 0
+    for path in CLIPS:
+        gif = REPO / "docs/clips" / f"{path.stem}.gif"
+        assert gif.is_file() and f"![{path.stem}](clips/{path.stem}.gif)" in table
+        total += gif.stat().st_size
+    assert total < 5 * 2**20
+
+
+def test_camera_scale_frames_a_small_character(standing):
+    """Half the camera distance and look-at height: the standing humanoid covers about 4x the pixels."""
+    from amp_jax import render
+
+    clip, layout, model = standing
+    qpos = model.qpos0[None].copy()
+    qpos[0, :3] = clip.root_pos[0]
+    assert model.geom_bodyid[0] == 0  # geom 0 is the floor
+    floor_only = model.geom_rgba.copy()
+    sizes = []
+    for scale in (1.0, 0.5):
+        frames = render.render_qpos(model, qpos, 160, 120, camera_scale=scale).astype(int)
+        model.geom_rgba[1:, 3] = 0.0  # hide the character: what is left is the background
+        empty = render.render_qpos(model, qpos, 160, 120, camera_scale=scale).astype(int)
+        model.geom_rgba[:] = floor_only
+        sizes.append(int((np.abs(frames - empty).sum(axis=-1) > 30).sum()))
+    assert 3.0 < sizes[1] / sizes[0] < 5.0, sizes

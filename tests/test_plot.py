@@ -24,8 +24,8 @@ def run(tmp_path):
     """A run of 6 iterations, resumed after iteration 4 from the checkpoint of iteration 3 (so
     iteration 4 is logged twice), motion matching every 3rd iteration, a NaN episode length (no
     episode ended), and a torn last line of a run still writing."""
-    rows = [_row(i, disc_reward_mean=0.1 * i, disc_agent_acc=0.5, disc_demo_acc=0.9, train_episode_length=10.0 + i)
-            for i in range(1, 5)]
+    rows = [_row(i, disc_reward_mean=0.1 * i, disc_agent_acc=0.5, disc_demo_acc=0.9, train_episode_length=10.0 + i,
+                 task_reward_mean=0.0) for i in range(1, 5)]
     rows[1]["train_episode_length"] = float("nan")
     rows[2].update(mm_stay=0.8, mm_cover=0.1)
     rows += [_row(i, disc_reward_mean=0.1 * i + 1.0, disc_agent_acc=0.5, disc_demo_acc=0.9,
@@ -52,7 +52,7 @@ def test_read_metrics_keeps_the_later_row_of_a_resumed_iteration_and_skips_a_tor
 def test_curves_hold_the_logged_points(run):
     figs = figures(read_metrics(run / "metrics.jsonl"))
     assert list(figs) == ["learning_curves", "style_reward", "motion_matching_stay", "motion_matching_cover",
-                          "episode_length", "disc_accuracy"]  # no task reward was logged
+                          "episode_length", "disc_accuracy"]  # a task reward of 0 is a style-only case's
     lines = _lines(figs["learning_curves"])
     assert len(lines) == 5
     x, y = lines["style reward"]["disc_reward_mean"]
@@ -66,6 +66,15 @@ def test_curves_hold_the_logged_points(run):
     assert accuracy["disc_agent_acc"][1] == [0.5] * 6 and accuracy["disc_demo_acc"][1] == [0.9] * 6
     # The single-panel figure draws the same points.
     assert _lines(figs["style_reward"])["style reward"] == lines["style reward"]
+
+
+def test_task_reward_is_drawn_for_a_task_case(run):
+    rows = read_metrics(run / "metrics.jsonl")
+    for r in rows:
+        r["task_reward_mean"] = 0.01 * r["iteration"]
+    lines = _lines(figures(rows)["task_reward"])
+    assert lines["task reward"]["task_reward_mean"] == ([16.0, 32.0, 48.0, 64.0, 80.0, 96.0],
+                                                      [0.01, 0.02, 0.03, 0.04, 0.05, 0.06])
 
 
 def test_plot_command_writes_pngs_of_the_figure_size(run, tmp_path, capsys):

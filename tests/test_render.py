@@ -275,7 +275,7 @@ def test_video_every_writes_videos_and_tensorboard_gifs(tiny, tmp_path, monkeypa
                                     "critic_loss", "disc_loss")}
         return _committed(state.replace(iteration=state.iteration + 1, samples=state.samples + 16.0)), metrics
 
-    monkeypatch.setattr(trainer, "make_train_step", lambda learner, env: count)
+    monkeypatch.setattr(trainer, "make_train_step", lambda learner, env, mesh=None: count)
     cfg = load_config(CONFIG_DIR / "amp_humanoid.yaml", {**TINY, "train.video_every": 1})
     trainer.train(cfg, tmp_path, max_iterations=2)
     videos = sorted(p.name for p in (tmp_path / "videos").iterdir())

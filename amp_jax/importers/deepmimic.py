@@ -75,7 +75,7 @@ def read_deepmimic(path: str | Path) -> DeepMimicMotion:
     path = Path(path)
     try:
         text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
+    except (OSError, UnicodeDecodeError, ValueError) as e:
         raise InputError(f"{path}: cannot read the motion file: {e}") from None
     return parse_deepmimic(text, str(path))
 
@@ -84,7 +84,7 @@ def parse_deepmimic(text: str, source: str) -> DeepMimicMotion:
     """Parse and check the text of a DeepMimic humanoid3d clip; `source` names it in errors."""
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, RecursionError) as e:
         raise InputError(f"{source}: not a DeepMimic motion, invalid JSON: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("Frames"), list):
         raise InputError(f"{source}: a DeepMimic motion is a JSON object with a 'Frames' list")
@@ -101,7 +101,9 @@ def parse_deepmimic(text: str, source: str) -> DeepMimicMotion:
     try:
         frames = np.array(rows, np.float64)
     except (TypeError, ValueError):
-        raise InputError(f"{source}: frames must hold numbers only") from None
+        frames = None
+    if frames is None or frames.ndim != 2:
+        raise InputError(f"{source}: frames must hold numbers only")
     if not np.all(np.isfinite(frames)):
         i = int(np.argwhere(~np.isfinite(frames))[0][0])
         raise InputError(f"{source}: frame {i} has NaN or inf")
