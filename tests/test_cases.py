@@ -97,3 +97,23 @@ def test_the_cases_of_a_character_share_its_physics_settings():
         env = load_config(CONFIG_DIR / f"{case}.yaml").env
         physics.setdefault(env.character, set()).add(env.physics)
     assert all(len(settings) == 1 for settings in physics.values()), physics
+
+
+def test_cases_command_lists_every_case_with_a_description(capsys):
+    from amp_jax.cli import main
+
+    assert main(["cases"]) == 0
+    listed = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
+    assert set(CASES) <= set(listed) and len(CASES) == 9
+    assert all(listed[case].strip() for case in CASES)
+
+
+def test_cases_command_into_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+
+    lister = subprocess.Popen([sys.executable, "-m", "amp_jax.cli", "cases"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    lister.stdout.close()  # the reader stopped before the first line, as `amp-jax cases | head -0` would
+    assert lister.wait(timeout=60) == 1
+    assert lister.stderr.read() == b""
