@@ -1,0 +1,69 @@
+"""Where a character's training step spends its time: one iteration (steps_per_iter control steps of
+every environment) timed cumulatively, stage by stage, each compiled ahead of time, warmed up once and
+the median of 2 calls reported.
+
+  physics     PD control steps only (as `amp-jax bench`'s raw physics)
+  env.step    + observations, rewards, terminations and resets (zero actions)
+  rollout     + the policy's actions
+  train step  + rewards, returns and every critic/actor/discriminator epoch (the whole iteration)
+
+Usage: python scripts/train_step_stages.py CHARACTER [NUM_ENVS]   (characters: amp_jax.bench.CHARACTER_CASES)
+"""
+
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+from amp_jax import pd
+from amp_jax.bench import CHARACTER_CASES
+from amp_jax.build import build
+from amp_jax.config import CONFIG_DIR, load_config
+from amp_jax.train_step import init_train_state, make_train_step
+
+
+def report(name, fn, arg, items):
+    t = time.perf_counter()
+    compiled = jax.jit(fn).lower(arg).compile()
+    compile_s = time.perf_counter() - t
+    arg = jax.block_until_ready(compiled(arg))
+    times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        arg = jax.block_until_ready(compiled(arg))
+        times.append(time.perf_counter() - t)
+    s = statistics.median(times)
+    print(f"| {name} | {s:.2f} | {items / s:,.0f} | {compile_s:.0f} |", flush=True)
+
+
+def main(character: str, num_envs: int = 256):
+    cfg = load_config(CONFIG_DIR / f"{CHARACTER_CASES[character]}.yaml", {"train.num_envs": num_envs})
+    env, learner = build(cfg)
+    state = init_train_state(learner, env, cfg.train.seed)
+    steps, items = cfg.agent.steps_per_iter, cfg.agent.steps_per_iter * num_envs
+    zeros = jnp.zeros((num_envs, env.action_size))
+    control = jax.vmap(lambda d, t: pd.control_step(env.model, env.layout, d, t, env.substeps))
+    vstep = jax.vmap(env.step)
+
+    def rollout(s):
+        def one(env_state, key):
+            mean = learner.policy_mean(s.actor_params, s.obs_norm, env_state.obs)
+            action = mean + jnp.exp(learner.log_std) * jax.random.normal(key, mean.shape)
+            return vstep(env_state, action)[0], None
+        return s.replace(env_state=jax.lax.scan(one, s.env_state, jax.random.split(s.key, steps))[0])
+
+    train_step = make_train_step(learner, env)
+    print(f"{character}, {num_envs} envs, {jax.devices()[0].device_kind}\n"
+          "| stage | s / iteration | env steps/s | compile (s) |\n|---|---|---|---|")
+    report("physics", lambda d: jax.lax.scan(lambda d, _: (control(d, zeros), None), d, None, length=steps)[0],
+           state.env_state.data, items)
+    report("env.step", lambda e: jax.lax.scan(lambda e, _: (vstep(e, zeros)[0], None), e, None, length=steps)[0],
+           state.env_state, items)
+    report("rollout", rollout, state, items)
+    report("train step", lambda s: train_step(s)[0], state, items)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], *(int(a) for a in sys.argv[2:3]))
