@@ -52,7 +52,8 @@ class BenchResult:
     peak_device_memory_mb: float | None  # the device allocator's peak (None where not reported)
 
 
-def _median_rate(fn, arg, items: int, repeats: int) -> float:
+def median_rate(fn, arg, items: int, repeats: int) -> float:
+    """items per second of fn(arg) -> arg: the median of `repeats` timed calls after one warm-up."""
     arg = jax.block_until_ready(fn(arg))  # warm-up: the first call after compiling can be slow
     times = []
     for _ in range(repeats):
@@ -62,10 +63,18 @@ def _median_rate(fn, arg, items: int, repeats: int) -> float:
     return items / statistics.median(times)
 
 
-def _compile(jitted, *args):
+def compile_timed(jitted, *args):
+    """(compiled, seconds) of compiling jitted ahead of time for args."""
     t = time.perf_counter()
     compiled = jitted.lower(*args).compile()
     return compiled, time.perf_counter() - t
+
+
+def physics_rollout(env, steps: int, targets):
+    """data -> data after `steps` PD control steps toward targets [E, A] of every environment (MuJoCo
+    data batched over environments), and nothing else: the raw physics."""
+    control = jax.vmap(lambda d, t: pd.control_step(env.model, env.layout, d, t, env.substeps))
+    return lambda data: jax.lax.scan(lambda d, _: (control(d, targets), None), data, None, length=steps)[0]
 
 
 def bench_character(character: str, num_envs: int, repeats: int = 5, backend: str = "jax",
@@ -80,12 +89,8 @@ def bench_character(character: str, num_envs: int, repeats: int = 5, backend: st
     steps = cfg.agent.steps_per_iter
     targets = jnp.zeros((num_envs, env.action_size))
 
-    def physics(data):
-        control = jax.vmap(lambda d, t: pd.control_step(env.model, env.layout, d, t, env.substeps))
-        return jax.lax.scan(lambda d, _: (control(d, targets), None), data, None, length=steps)[0]
-
-    physics_fn, physics_compile = _compile(jax.jit(physics), state.env_state.data)
-    physics_rate = _median_rate(physics_fn, state.env_state.data, steps * num_envs, repeats)
+    physics_fn, physics_compile = compile_timed(jax.jit(physics_rollout(env, steps, targets)), state.env_state.data)
+    physics_rate = median_rate(physics_fn, state.env_state.data, steps * num_envs, repeats)
     result = dict(character=character, case=case, num_envs=num_envs, backend=backend,
                   device=jax.devices()[0].device_kind, physics_steps_per_s=round(physics_rate, 1),
                   physics_compile_s=round(physics_compile, 1))
@@ -93,11 +98,11 @@ def bench_character(character: str, num_envs: int, repeats: int = 5, backend: st
         return BenchResult(**result, train_steps_per_s=None, ratio=None, train_compile_s=None,
                            train_step_memory_mb=None, peak_device_memory_mb=None)
 
-    train_fn, train_compile = _compile(make_train_step(learner, env), state)
+    train_fn, train_compile = compile_timed(make_train_step(learner, env), state)
     memory = train_fn.memory_analysis()
     memory_mb = (memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
                  - memory.alias_size_in_bytes) / 2**20
-    train_rate = _median_rate(lambda s: train_fn(s)[0], state, steps * num_envs, repeats)
+    train_rate = median_rate(lambda s: train_fn(s)[0], state, steps * num_envs, repeats)
     stats = jax.devices()[0].memory_stats() or {}
     peak = stats.get("peak_bytes_in_use")
     return BenchResult(

@@ -3,13 +3,16 @@ before anything is compiled)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from amp_jax import checkpoint
 from amp_jax.character import load_character
 from amp_jax.config import Config, resolve_path
 from amp_jax.env import AmpEnv
 from amp_jax.errors import InputError
 from amp_jax.motion import load_motion_set
 from amp_jax.motion_library import build_motion_library
-from amp_jax.train_step import Learner, make_learner
+from amp_jax.train_step import Learner, TrainState, init_train_state, make_learner
 
 
 def check_backend(impl: str) -> None:
@@ -21,7 +24,8 @@ def check_backend(impl: str) -> None:
     try:
         import mujoco_warp  # noqa: F401
     except ImportError:
-        raise InputError("env.physics.impl: warp needs MuJoCo Warp: pip install 'amp-jax[warp]'") from None
+        raise InputError("env.physics.impl: warp needs MuJoCo Warp: pip install -e '.[warp]' in the amp-jax "
+                         "checkout") from None
     if jax.default_backend() != "gpu":
         raise InputError(f"env.physics.impl: warp runs on NVIDIA GPUs only, jax's backend is {jax.default_backend()}")
 
@@ -38,3 +42,11 @@ def build_env(cfg: Config) -> AmpEnv:
 def build(cfg: Config) -> tuple[AmpEnv, Learner]:
     env = build_env(cfg)
     return env, make_learner(cfg.agent, env, cfg.train.num_envs)
+
+
+def load_trained(run_dir: str | Path) -> tuple[Config, AmpEnv, Learner, int, TrainState]:
+    """A run directory's config, environment and learner, and its newest checkpoint (step, state)."""
+    cfg = checkpoint.load_run_config(run_dir)
+    env, learner = build(cfg)
+    step, state = checkpoint.restore(checkpoint.manager(run_dir), init_train_state(learner, env, cfg.train.seed))
+    return cfg, env, learner, step, state

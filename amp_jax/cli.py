@@ -217,17 +217,13 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_test(args) -> None:
-    from amp_jax import checkpoint, evaluate
-    from amp_jax.build import build
-    from amp_jax.train_step import init_train_state
+    from amp_jax import evaluate
+    from amp_jax.build import load_trained
 
     run_dir = Path(args.model_file)
-    cfg = checkpoint.load_run_config(run_dir)
-    num_envs = args.num_envs or min(cfg.train.num_envs, args.test_episodes)
     _configure_jax()
-    env, learner = build(cfg)
-    mgr = checkpoint.manager(run_dir)
-    step, state = checkpoint.restore(mgr, init_train_state(learner, env, cfg.train.seed))
+    cfg, env, learner, step, state = load_trained(run_dir)
+    num_envs = args.num_envs or min(cfg.train.num_envs, args.test_episodes)
     stats = evaluate.test_policy(learner, env, state, args.test_episodes, num_envs, seed=args.seed or 0)
     print(f"model: {run_dir} (iteration {step})")
     print(f"Mean Return: {stats['mean_return']:.4f}")
@@ -255,18 +251,14 @@ def _cmd_eval(args) -> None:
 def _cmd_render(args) -> None:
     import jax
 
-    from amp_jax import checkpoint, render
-    from amp_jax.build import build
-    from amp_jax.train_step import init_train_state
+    from amp_jax import render
+    from amp_jax.build import load_trained
 
     num_envs = args.num_envs or 1
     if num_envs < 1 or args.num_episodes < 1 or (args.seconds is not None and args.seconds <= 0):
         raise InputError("render: --num_envs and --num_episodes must be >= 1 and --seconds positive")
-    run_dir = Path(args.model_file)
-    cfg = checkpoint.load_run_config(run_dir)
     _configure_jax()
-    env, learner = build(cfg)
-    step, state = checkpoint.restore(checkpoint.manager(run_dir), init_train_state(learner, env, cfg.train.seed))
+    cfg, env, learner, step, state = load_trained(args.model_file)
     fps = cfg.env.physics.control_freq
     num_steps = int(round(args.seconds * fps)) if args.seconds else args.num_episodes * env.episode_steps
     rollout = render.make_policy_rollout(learner, env, num_envs, num_steps)

@@ -228,7 +228,7 @@ _POSITIVE = (
 _NON_NEGATIVE = (
     "env.physics.floor_friction", "agent.action_bound_weight", "agent.disc_logit_reg", "agent.disc_grad_penalty",
     "agent.disc_reward_scale", "agent.task_reward_weight", "agent.disc_reward_weight", "agent.normalizer_samples",
-    "train.seed", "train.test_episodes", "train.video_every",
+    "train.seed", "train.test_episodes", "train.video_every", "train.eval_every", "train.num_devices",
     *(f"agent.{n}_optimizer.weight_decay" for n in ("actor", "critic", "disc")),
     *(f"env.location.{k}" for k in ("tar_speed", "tar_dist_min", "dist_threshold", "pos_err_scale", "vel_err_scale")),
     "env.steering.tar_speed_min", "env.steering.vel_scale",
@@ -269,10 +269,6 @@ def _validate(cfg: Config) -> None:
         raise InputError(f"env.episode_length: {cfg.env.episode_length} s is shorter than one control step")
     if cfg.env.physics.sim_freq % cfg.env.physics.control_freq:
         raise InputError("env.physics.sim_freq: must be a multiple of env.physics.control_freq")
-    if cfg.train.num_devices < 0:
-        raise InputError(f"train.num_devices: must be >= 0 (0: all visible), got {cfg.train.num_devices}")
-    if cfg.train.eval_every < 0:
-        raise InputError(f"train.eval_every: must be >= 0 (0: off), got {cfg.train.eval_every}")
     if cfg.train.max_samples is not None and cfg.train.max_samples <= 0:
         raise InputError(f"train.max_samples: must be positive, got {cfg.train.max_samples}")
     for key in ("character", "motion_file"):

@@ -20,10 +20,10 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from amp_jax import checkpoint, evaluate, kinematics, motion_matching, quat
-from amp_jax.build import build
+from amp_jax import evaluate, kinematics, motion_matching, quat
+from amp_jax.build import load_trained
 from amp_jax.env import AmpEnv
-from amp_jax.train_step import Learner, TrainState, init_train_state
+from amp_jax.train_step import Learner, TrainState
 
 KICK_FRACTION = 0.75
 
@@ -57,9 +57,7 @@ def kick_report(env: AmpEnv, r: evaluate.EvalRollouts) -> dict:
     window = len(clip_heading)
     clip_peak, clip_spin = spin_kick_measures(clip_heights[:, foot], clip_heading, window)
 
-    qpos = jnp.asarray(r.qpos)
-    heights, heading = _heights_and_heading(layout, qpos[..., :3], quat.normalize(qpos[..., 3:7]),
-                                            kinematics.qpos_to_joint_rot(layout, qpos))
+    heights, heading = _heights_and_heading(layout, *motion_matching.qpos_frame(layout, jnp.asarray(r.qpos)))
     peaks, spins, kicked = [], [], []
     for e, first, last in r.episodes:
         start = first + window
@@ -114,9 +112,7 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
 def evaluate_run(run_dir: str | Path, test_episodes: int = 32, num_envs: int | None = None, seed: int = 0) -> dict:
     """The report of a run directory's newest checkpoint (what `amp-jax eval` writes), with its run_dir,
     case and iteration."""
-    cfg = checkpoint.load_run_config(run_dir)
-    env, learner = build(cfg)
-    step, state = checkpoint.restore(checkpoint.manager(run_dir), init_train_state(learner, env, cfg.train.seed))
+    cfg, env, learner, step, state = load_trained(run_dir)
     num_envs = num_envs or min(cfg.train.num_envs, test_episodes)
     return {"run_dir": str(run_dir), "case": cfg.case, "iteration": step,
             **eval_report(learner, env, state, test_episodes, num_envs, seed)}
@@ -137,7 +133,7 @@ def _fmt(x, spec: str = ".3f") -> str:
 def markdown_summary(report: dict) -> str:
     """A short Markdown summary of a report (eval_report's, with run_dir, case and iteration added)."""
     mm, kick, task = report["motion_matching"], report["kick"], report["task"]
-    seconds = report["mean_episode_length"] / report["episode_steps"]
+    fraction = report["mean_episode_length"] / report["episode_steps"]
     lines = [
         f"# Evaluation of {report['run_dir']} ({report['case']}, iteration {report['iteration']})",
         "",
@@ -145,7 +141,7 @@ def markdown_summary(report: dict) -> str:
         "",
         "| measure | value |",
         "|---|---|",
-        f"| mean episode length | {report['mean_episode_length']:.1f} steps ({100 * seconds:.0f}% of the episode limit) |",
+        f"| mean episode length | {report['mean_episode_length']:.1f} steps ({100 * fraction:.0f}% of the episode limit) |",
         f"| fall rate | {report['fall_rate']:.3f} |",
         f"| mean style reward | {report['mean_style_reward']:.4f} |",
         f"| stays on the data: mean distance to the nearest reference pose (0 best, ~1.4 unrelated) | {mm['stay']:.3f} |",

@@ -52,10 +52,6 @@ class EvalRollouts:
     target_changed: np.ndarray
     episodes: list  # (env, first step, last step) of each counted episode, in env order
 
-    def episode_qpos(self) -> list[np.ndarray]:
-        """The poses [n, nq] the policy acted from in each counted episode (reset pose first)."""
-        return [self.qpos[first:last + 1, e] for e, first, last in self.episodes]
-
 
 def episodes_per_env(num_episodes: int, num_envs: int) -> int:
     return max(1, math.ceil(num_episodes / num_envs))
@@ -125,7 +121,8 @@ def location_stats(distance, segment_end, dt: float, radius: float = 0.5) -> dic
 
 
 def episode_features(layout, r: EvalRollouts) -> np.ndarray:
-    """Pose features [M, F] (amp_jax.motion_matching) of every frame of the counted episodes."""
+    """Pose features [M, F] (amp_jax.motion_matching) of every frame of the counted episodes (computed
+    for the whole rollout, whose shape is the same every call, then selected)."""
     features = np.asarray(motion_matching.qpos_pose_features(layout, jnp.asarray(r.qpos)))
     return np.concatenate([features[first:last + 1, e] for e, first, last in r.episodes])
 

@@ -112,7 +112,7 @@ def clip_to_frames(clip: Clip) -> np.ndarray:
 def load_clip(path: str | Path, num_dof: int | None = None) -> Clip:
     """Load an amp-jax .npz or a MimicKit .pkl clip, validated (against num_dof when given)."""
     path = Path(path)
-    if not _is_file(path):
+    if not path_is_file(path):
         raise InputError(f"{path}: motion file not found")
     if path.suffix == ".npz":
         try:
@@ -163,10 +163,11 @@ def _read_pickle(path: Path):
         raise InputError(f"{path}: not a readable MimicKit pickle: {type(e).__name__}: {e}") from None
 
 
-def _is_file(path: Path) -> bool:
+def path_is_file(path: Path) -> bool:
+    """Path.is_file(), False for names the OS refuses (a NUL byte, too long) instead of raising."""
     try:
         return path.is_file()
-    except (OSError, ValueError):  # a NUL byte, a name too long
+    except (OSError, ValueError):
         return False
 
 
@@ -178,7 +179,7 @@ def load_motion_set(path: str | Path, num_dof: int | None = None) -> tuple[list[
     path = Path(path)
     if path.suffix not in (".yaml", ".yml"):
         return [load_clip(path, num_dof)], [1.0], [path.stem]
-    if not _is_file(path):
+    if not path_is_file(path):
         raise InputError(f"{path}: dataset file not found")
     try:
         data = yaml.safe_load(path.read_text())

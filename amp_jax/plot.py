@@ -53,22 +53,21 @@ def curve(rows: list[dict], key: str) -> tuple[list[float], list[float]]:
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def logged(rows: list[dict], key: str) -> bool:
-    """Whether rows hold points of a metric (a task reward that is always 0 is a style-only case's)."""
-    values = curve(rows, key)[1]
+def logged(key: str, values: list) -> bool:
+    """Whether a metric's values are points to draw (a task reward that is always 0 is a style-only case's)."""
     return any(v != 0 for v in values) if key in ZERO_MEANS_ABSENT else bool(values)
 
 
 def panels(rows: list[dict]) -> list[tuple[str, str, tuple[str, ...]]]:
     """The PANELS with a logged metric."""
-    return [p for p in PANELS if any(logged(rows, k) for k in p[2])]
+    return [p for p in PANELS if any(logged(k, curve(rows, k)[1]) for k in p[2])]
 
 
 def draw_panel(ax, rows: list[dict], title: str, keys: tuple[str, ...]) -> None:
     """One panel: each metric of keys (that has points) against samples."""
     for key in keys:
         x, y = curve(rows, key)
-        if logged(rows, key):
+        if logged(key, y):
             ax.plot(x, y, marker="." if len(x) < 50 else None, label=key)
     ax.set_title(title)
     ax.set_xlabel("samples")

@@ -48,12 +48,10 @@ def masked_mean(x, mask=None):
 def normalize_advantages(adv, clip: float, mask=None):
     """(adv - mean) / max(std, 1e-5), clipped to +-clip (statistics over the masked-in entries, which
     are the only ones kept; the others become 0)."""
-    if mask is None:
-        norm = (adv - jnp.mean(adv)) / jnp.maximum(jnp.std(adv), 1e-5)
-        return jnp.clip(norm, -clip, clip)
     mean = masked_mean(adv, mask)
     std = jnp.sqrt(masked_mean(jnp.square(adv - mean), mask))
-    return jnp.where(mask > 0, jnp.clip((adv - mean) / jnp.maximum(std, 1e-5), -clip, clip), 0.0)
+    norm = jnp.clip((adv - mean) / jnp.maximum(std, 1e-5), -clip, clip)
+    return norm if mask is None else jnp.where(mask > 0, norm, 0.0)
 
 
 def actor_loss(mean, log_std, actions, old_log_prob, advantages, clip_ratio: float, bound_weight: float, mask=None):

@@ -22,16 +22,11 @@ def add(buf: ReplayBuffer, items, mask=None) -> ReplayBuffer:
     """Write items [n, size] at the head, wrapping around and overwriting the oldest; with mask [n]
     (1 or 0), only the items where it is 1, packed in order."""
     capacity = buf.data.shape[0]
-    n = items.shape[0]
-    if n > capacity:
-        items, n = items[-capacity:], capacity
-        mask = None if mask is None else mask[-capacity:]
-    if mask is None:
-        idx = (buf.head + jnp.arange(n)) % capacity
-    else:
-        keep = mask.astype(bool)
-        n = jnp.sum(keep, dtype=jnp.int32)
-        idx = jnp.where(keep, (buf.head + jnp.cumsum(keep) - 1) % capacity, capacity)  # capacity: dropped
+    keep = jnp.ones(items.shape[0], bool) if mask is None else mask.astype(bool)
+    if items.shape[0] > capacity:
+        items, keep = items[-capacity:], keep[-capacity:]
+    n = jnp.sum(keep, dtype=jnp.int32)
+    idx = jnp.where(keep, (buf.head + jnp.cumsum(keep) - 1) % capacity, capacity)  # capacity: dropped
     return ReplayBuffer(data=buf.data.at[idx].set(items, mode="drop"), head=(buf.head + n) % capacity,
                         count=jnp.minimum(buf.count + n, capacity))
 

@@ -33,16 +33,13 @@ def make_mesh(num_devices: int, num_envs: int) -> Mesh | None:
     return Mesh(np.array(available[:n]), (ENVS,)) if n > 1 else None
 
 
-def state_shardings(state, mesh: Mesh):
-    """NamedShardings for a TrainState: the per-environment fields split on their leading axis, the
-    rest replicated."""
+def state_shardings(state_type, mesh: Mesh):
+    """NamedShardings for a TrainState, as a tree prefix (one sharding per field): the per-environment
+    fields split on their leading axis, the rest replicated."""
     split = NamedSharding(mesh, PartitionSpec(ENVS))
     whole = NamedSharding(mesh, PartitionSpec())
     per_env = {"env_state", "episode_return", "episode_length"}
-    return state.replace(**{
-        name: jax.tree.map(lambda _: split if name in per_env else whole, getattr(state, name))
-        for name in state.__dataclass_fields__
-    })
+    return state_type(**{name: split if name in per_env else whole for name in state_type.__dataclass_fields__})
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

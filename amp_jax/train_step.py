@@ -129,7 +129,7 @@ def init_train_state(learner: Learner, env: AmpEnv, seed: int, mesh: Mesh | None
         iteration=jnp.int32(0),
         samples=jnp.float32(0.0),
     )
-    return state if mesh is None else jax.device_put(state, sharding.state_shardings(state, mesh))
+    return state if mesh is None else jax.device_put(state, sharding.state_shardings(TrainState, mesh))
 
 
 def _minibatch_epochs(key, data, minibatch_steps: int, epochs: int, update, carry):
@@ -143,9 +143,8 @@ def _minibatch_epochs(key, data, minibatch_steps: int, epochs: int, update, carr
     T, E = jax.tree.leaves(data)[0].shape[:2]
     num_mb = T // minibatch_steps
 
-    def take(x, idx):  # x [T, E, ...], idx [b, E] -> [b * E, ...]
-        rows = jax.vmap(lambda column, i: column[i], in_axes=(1, 1), out_axes=1)(x, idx)
-        return rows.reshape(-1, *x.shape[2:])
+    def take(x, idx):  # x [T, E, ...], idx [b, E] -> [E * b, ...], each environment's rows together
+        return x[idx, jnp.arange(E)].swapaxes(0, 1).reshape(-1, *x.shape[2:])
 
     def epoch(c, k):
         perm = jax.vmap(lambda ke: jax.random.permutation(ke, T))(jax.random.split(k, E))  # [E, T]
@@ -160,7 +159,7 @@ def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
     """The jitted training iteration: train_step(TrainState) -> (TrainState, metrics).
 
     With a mesh (amp_jax.sharding), the environments are split over its devices and the state must be
-    placed by shard_state.
+    placed over them (init_train_state with the same mesh).
     """
     cfg = learner.cfg
 
@@ -210,7 +209,7 @@ def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
         flat = jax.tree.map(lambda x: x.reshape(N, *x.shape[2:]), traj)
         disc_logits = learner.disc_logits(state.disc_params, disc_norm, flat["disc_obs"])
         style = discriminator.style_reward(disc_logits, cfg.disc_loss, cfg.disc_reward_scale).reshape(T, E)
-        style = jnp.where(episodes["fault"], 0.0, style)
+        style = jnp.where(traj["valid"] > 0, style, 0.0)
         reward = cfg.task_reward_weight * traj["task_reward"] + cfg.disc_reward_weight * style
 
         values = learner.value(state.critic_params, obs_norm, traj["obs"])
@@ -222,11 +221,11 @@ def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
         demo_keys = split_envs(jax.random.split(k_demo, (T, E)), 1)
         demo_obs = jax.vmap(jax.vmap(env.demo_disc_obs))(demo_keys)  # [T, E, D]
         order = jax.random.permutation(k_replay, N)
+        some = order[: cfg.disc_replay_samples]
         replay = jax.lax.cond(  # all of this iteration's windows while filling, then disc_replay_samples
             state.replay.count < state.replay.data.shape[0],
             lambda r: replay_buffer.add(r, flat["disc_obs"][order], flat["valid"][order]),
-            lambda r: replay_buffer.add(r, flat["disc_obs"][order[: cfg.disc_replay_samples]],
-                                        flat["valid"][order[: cfg.disc_replay_samples]]),
+            lambda r: replay_buffer.add(r, flat["disc_obs"][some], flat["valid"][some]),
             state.replay,
         )
 
@@ -254,7 +253,8 @@ def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
             replayed = split_envs(replay_buffer.sample(replay, k, batch["disc_obs"].shape[0]), 0)
             agent = normalizer.normalize(disc_norm, jnp.concatenate([batch["disc_obs"], replayed], axis=0))
             demo = normalizer.normalize(disc_norm, batch["demo_obs"])
-            agent_mask = jnp.concatenate([batch["valid"], jnp.ones(replayed.shape[0])])
+            # An empty buffer (every transition so far faulted) gives no replayed windows.
+            agent_mask = jnp.concatenate([batch["valid"], jnp.full(replayed.shape[0], replay.count > 0, jnp.float32)])
             def loss_fn(p):
                 return discriminator.loss(learner.disc.apply, p, agent, demo, cfg.disc_loss,
                                           cfg.disc_grad_penalty, cfg.disc_logit_reg, agent_mask)
@@ -309,6 +309,6 @@ def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
 
     if mesh is None:
         return jax.jit(train_step, donate_argnums=0)
-    shardings = sharding.state_shardings(jax.eval_shape(lambda: init_train_state(learner, env, 0)), mesh)
+    shardings = sharding.state_shardings(TrainState, mesh)
     return jax.jit(train_step, in_shardings=(shardings,), out_shardings=(shardings, sharding.replicated(mesh)),
                    donate_argnums=0)

@@ -123,10 +123,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                 jax.block_until_ready(metrics)
                 iteration = int(state.iteration)
                 row = iteration_row(metrics, iteration, float(state.samples), time.time() - t0, learner.batch_size)
-                if probe is not None and iteration % cfg.train.eval_every == 0:
+                fault = numerical_fault(row)
+                if probe is not None and iteration % cfg.train.eval_every == 0 and not fault:
                     row.update(probe.measure(state))
                 logger.log(row)
-                fault = numerical_fault(row)
                 if fault:
                     raise FloatingPointError(
                         f"iteration {iteration}: {fault} not finite; stopped without saving this state: the newest "

@@ -10,32 +10,21 @@ the median of 2 calls reported.
 Usage: python scripts/train_step_stages.py CHARACTER [NUM_ENVS]   (characters: amp_jax.bench.CHARACTER_CASES)
 """
 
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
 
-from amp_jax import pd
-from amp_jax.bench import CHARACTER_CASES
+from amp_jax.bench import CHARACTER_CASES, compile_timed, median_rate, physics_rollout
 from amp_jax.build import build
 from amp_jax.config import CONFIG_DIR, load_config
 from amp_jax.train_step import init_train_state, make_train_step
 
 
 def report(name, fn, arg, items):
-    t = time.perf_counter()
-    compiled = jax.jit(fn).lower(arg).compile()
-    compile_s = time.perf_counter() - t
-    arg = jax.block_until_ready(compiled(arg))
-    times = []
-    for _ in range(2):
-        t = time.perf_counter()
-        arg = jax.block_until_ready(compiled(arg))
-        times.append(time.perf_counter() - t)
-    s = statistics.median(times)
-    print(f"| {name} | {s:.2f} | {items / s:,.0f} | {compile_s:.0f} |", flush=True)
+    compiled, compile_s = compile_timed(jax.jit(fn), arg)
+    rate = median_rate(compiled, arg, items, repeats=2)
+    print(f"| {name} | {items / rate:.2f} | {rate:,.0f} | {compile_s:.0f} |", flush=True)
 
 
 def main(character: str, num_envs: int = 256):
@@ -44,7 +33,6 @@ def main(character: str, num_envs: int = 256):
     state = init_train_state(learner, env, cfg.train.seed)
     steps, items = cfg.agent.steps_per_iter, cfg.agent.steps_per_iter * num_envs
     zeros = jnp.zeros((num_envs, env.action_size))
-    control = jax.vmap(lambda d, t: pd.control_step(env.model, env.layout, d, t, env.substeps))
     vstep = jax.vmap(env.step)
 
     def rollout(s):
@@ -57,8 +45,7 @@ def main(character: str, num_envs: int = 256):
     train_step = make_train_step(learner, env)
     print(f"{character}, {num_envs} envs, {jax.devices()[0].device_kind}\n"
           "| stage | s / iteration | env steps/s | compile (s) |\n|---|---|---|---|")
-    report("physics", lambda d: jax.lax.scan(lambda d, _: (control(d, zeros), None), d, None, length=steps)[0],
-           state.env_state.data, items)
+    report("physics", physics_rollout(env, steps, zeros), state.env_state.data, items)
     report("env.step", lambda e: jax.lax.scan(lambda e, _: (vstep(e, zeros)[0], None), e, None, length=steps)[0],
            state.env_state, items)
     report("rollout", rollout, state, items)

@@ -6,7 +6,6 @@ compilation (the DeepMimic conversion runs a few eager JAX ops on valid parses).
 import fractions
 import json
 import pickle
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,13 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from amp_jax.config import CONFIG_DIR, Config, load_config, parse_override
+from amp_jax.config import CONFIG_DIR, load_config, parse_override
 from amp_jax.errors import InputError
 from amp_jax.importers.deepmimic import FRAME_WIDTH, deepmimic_to_humanoid, parse_deepmimic, read_deepmimic
 from amp_jax.motion import Clip, load_clip, load_motion_set, save_clip
 
 FUZZ = settings(max_examples=60, deadline=timedelta(seconds=5), derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+                suppress_health_check=[HealthCheck.too_slow])
 D = 28  # the humanoid's DoFs
 SMOKE = yaml.safe_load((CONFIG_DIR / "amp_humanoid_smoke.yaml").read_text())
 
@@ -54,9 +53,8 @@ def _valid_or_input_error(fn, *args):
 
 
 @pytest.fixture(scope="module")
-def workdir():
-    with tempfile.TemporaryDirectory() as d:
-        yield Path(d)
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz")
 
 
 # -- config -------------------------------------------------------------------------------------------
@@ -80,8 +78,7 @@ def test_config_random_text(workdir, text):
 @given(changes=st.lists(st.tuples(st.sampled_from(KNOWN_KEYS) | st.text(max_size=12), trees), max_size=3))
 def test_config_mutated_smoke_config(workdir, changes):
     """The smoke config with random values at known (or random) key paths, given as overrides."""
-    cfg = _valid_or_input_error(load_config, CONFIG_DIR / "amp_humanoid_smoke.yaml", dict(changes))
-    assert cfg is None or isinstance(cfg, Config)
+    _valid_or_input_error(load_config, CONFIG_DIR / "amp_humanoid_smoke.yaml", dict(changes))
 
 
 @FUZZ

@@ -21,16 +21,10 @@ def executed(tmp_path_factory):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     env = {"AMP_JAX_NOTEBOOK_TINY": "1", "MUJOCO_GL": "egl", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits this process's environment
-    try:
+    with pytest.MonkeyPatch.context() as mp:  # the kernel inherits this process's environment
+        for k, v in env.items():
+            mp.setenv(k, v)
         NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(work)}}).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k)
-            else:
-                os.environ[k] = v
     return nb, work
 
 

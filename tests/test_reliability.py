@@ -85,6 +85,11 @@ BAD_INPUT = {
     "unmappable joints": (lambda t: {"env.character": _xml(t, _no_neck_z)}, ["character.xml", "head", "2 joints"]),
     "unreadable xml": (lambda t: {"env.character": _xml(t, lambda x: x[: len(x) // 2])},
                        ["character.xml", "not a valid MJCF"]),
+    "clip width": (lambda t: {"env.motion_file": _clip_file(t, dof_pos=lambda d: d["dof_pos"][:, :27])},
+                   ["clip.npz", "27 DoFs"]),
+    "clip NaN": (lambda t: {"env.motion_file": _clip_file(t, dof_pos=lambda d: np.where(
+        np.arange(len(d["dof_pos"]))[:, None] == 5, np.nan, d["dof_pos"]))}, ["clip.npz", "NaN"]),
+    "clip fps": (lambda t: {"env.motion_file": _clip_file(t, fps=np.float32(0.0))}, ["clip.npz", "fps"]),
     "one frame": (lambda t: {"env.motion_file": _clip_file(t, root_pos=lambda d: d["root_pos"][:1],
                                                            root_rot=lambda d: d["root_rot"][:1],
                                                            dof_pos=lambda d: d["dof_pos"][:1])},
@@ -116,6 +121,17 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path, capsys, case):
     for text in expected:
         assert text in err
     assert not (run / "config.yaml").exists()  # refused before the run started
+
+
+def test_unknown_key_in_a_config_file_names_the_file(tmp_path, capsys):
+    data = yaml.safe_load(SMOKE.read_text())
+    data["agent"]["learning_rat"] = 1.0
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(data))
+    code = main(["train", "--config", str(cfg), "--out_dir", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "agent.learning_rat" in err and str(cfg) in err
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -239,7 +255,7 @@ def _cli(run_dir, *extra):
     sets = [a for k, v in TINY.items() for a in ("--set", f"{k}={json.dumps(v)}")]
     cmd = [sys.executable, "-m", "amp_jax.cli", "train", "--config", str(SMOKE), "--out_dir", str(run_dir),
            "--logger", "txt", *sets, *extra]
-    return cmd, {**os.environ, "JAX_PLATFORMS": "cpu"}  # the session's compilation cache (conftest.py)
+    return cmd, dict(os.environ)  # the session's platform and compilation cache (conftest.py)
 
 
 def _rows(run_dir):

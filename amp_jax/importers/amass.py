@@ -42,7 +42,7 @@ from scipy.spatial.transform import Rotation
 
 from amp_jax.character import BALL, Layout
 from amp_jax.errors import InputError
-from amp_jax.motion import Clip
+from amp_jax.motion import Clip, path_is_file
 
 SMPL_JOINTS = ("Pelvis", "L_Hip", "R_Hip", "Torso", "L_Knee", "R_Knee", "Spine", "L_Ankle", "R_Ankle", "Chest",
                "L_Toe", "R_Toe", "Neck", "L_Thorax", "R_Thorax", "Head", "L_Shoulder", "R_Shoulder", "L_Elbow",
@@ -69,11 +69,7 @@ class AmassMotion:
 def read_amass(path: str | Path) -> AmassMotion:
     """Read and check an AMASS-style .npz. Raises InputError naming the file and the problem."""
     path = Path(path)
-    try:
-        is_file = path.is_file()
-    except (OSError, ValueError):
-        is_file = False
-    if not is_file:
+    if not path_is_file(path):
         raise InputError(f"{path}: AMASS file not found")
     try:
         with np.load(path, allow_pickle=False) as f:
