@@ -31,14 +31,15 @@ def normalize(norm: Normalizer, x):
 
 
 def update(norm: Normalizer, batch, mask=None) -> Normalizer:
-    """Merge a batch [N, size] into the statistics (count-weighted); with mask [N] (1 or 0), only the
-    rows where it is 1."""
-    batch = batch.reshape(-1, batch.shape[-1])
-    keep = jnp.ones((batch.shape[0], 1), bool) if mask is None else mask.reshape(-1, 1) > 0
+    """Merge a batch [..., size] (every leading axis a sample axis, so that a batch split over devices
+    need not be gathered) into the statistics (count-weighted); with mask [...] (1 or 0), only the
+    samples where it is 1."""
+    keep = jnp.ones((*batch.shape[:-1], 1), bool) if mask is None else mask[..., None] > 0
     n = jnp.sum(keep, dtype=batch.dtype)
     batch = jnp.where(keep, batch, 0.0)
-    batch_mean = jnp.sum(batch, axis=0) / jnp.maximum(n, 1.0)
-    batch_mean_sq = jnp.sum(jnp.square(batch), axis=0) / jnp.maximum(n, 1.0)
+    samples = tuple(range(batch.ndim - 1))
+    batch_mean = jnp.sum(batch, axis=samples) / jnp.maximum(n, 1.0)
+    batch_mean_sq = jnp.sum(jnp.square(batch), axis=samples) / jnp.maximum(n, 1.0)
     total = norm.count + n
     w_old, w_new = norm.count / jnp.maximum(total, 1.0), n / jnp.maximum(total, 1.0)
     mean = w_old * norm.mean + w_new * batch_mean

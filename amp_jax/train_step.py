@@ -206,9 +206,8 @@ def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
         # A transition whose physics faulted (NaN or exploding; the env has reset it) is left out of every
         # loss, the replay buffer and the normalisers, and earns no reward.
         traj["valid"] = (~episodes["fault"]).astype(jnp.float32)
-        flat = jax.tree.map(lambda x: x.reshape(N, *x.shape[2:]), traj)
-        disc_logits = learner.disc_logits(state.disc_params, disc_norm, flat["disc_obs"])
-        style = discriminator.style_reward(disc_logits, cfg.disc_loss, cfg.disc_reward_scale).reshape(T, E)
+        disc_logits = learner.disc_logits(state.disc_params, disc_norm, traj["disc_obs"])
+        style = discriminator.style_reward(disc_logits, cfg.disc_loss, cfg.disc_reward_scale)
         style = jnp.where(traj["valid"] > 0, style, 0.0)
         reward = cfg.task_reward_weight * traj["task_reward"] + cfg.disc_reward_weight * style
 
@@ -220,12 +219,13 @@ def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
 
         demo_keys = split_envs(jax.random.split(k_demo, (T, E)), 1)
         demo_obs = jax.vmap(jax.vmap(env.demo_disc_obs))(demo_keys)  # [T, E, D]
+        windows, windows_valid = traj["disc_obs"].reshape(N, -1), traj["valid"].reshape(N)
         order = jax.random.permutation(k_replay, N)
         some = order[: cfg.disc_replay_samples]
         replay = jax.lax.cond(  # all of this iteration's windows while filling, then disc_replay_samples
             state.replay.count < state.replay.data.shape[0],
-            lambda r: replay_buffer.add(r, flat["disc_obs"][order], flat["valid"][order]),
-            lambda r: replay_buffer.add(r, flat["disc_obs"][some], flat["valid"][some]),
+            lambda r: replay_buffer.add(r, windows[order], windows_valid[order]),
+            lambda r: replay_buffer.add(r, windows[some], windows_valid[some]),
             state.replay,
         )
 
@@ -277,9 +277,9 @@ def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
             (state.disc_params, state.disc_opt, k_disc_replay))
 
         active = state.samples < cfg.normalizer_samples
-        new_obs_norm = normalizer.update(obs_norm, flat["obs"], flat["valid"])
-        new_disc_norm = normalizer.update(disc_norm, jnp.concatenate([flat["disc_obs"], demo_obs.reshape(N, -1)]),
-                                          jnp.concatenate([flat["valid"], jnp.ones(N)]))
+        new_obs_norm = normalizer.update(obs_norm, traj["obs"], traj["valid"])
+        new_disc_norm = normalizer.update(disc_norm, jnp.stack([traj["disc_obs"], demo_obs]),
+                                          jnp.stack([traj["valid"], jnp.ones((T, E))]))
         obs_norm = jax.tree.map(lambda a, b: jnp.where(active, a, b), new_obs_norm, obs_norm)
         disc_norm = jax.tree.map(lambda a, b: jnp.where(active, a, b), new_disc_norm, disc_norm)
 

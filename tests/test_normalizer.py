@@ -64,6 +64,17 @@ def test_batch_with_leading_dims_is_flattened():
     np.testing.assert_allclose(np.asarray(norm.std), flat.std(0), rtol=1e-4)
 
 
+def test_masked_batch_with_leading_dims_counts_only_the_kept_samples():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(2, 4, 6, 3)).astype(np.float32)  # [agent/demo, T, E, size]
+    mask = (rng.uniform(size=(2, 4, 6)) > 0.3).astype(np.float32)
+    norm = update(normalizer.init(3), jnp.asarray(x), jnp.asarray(mask))
+    kept = x[mask > 0]
+    assert float(norm.count) == len(kept)
+    np.testing.assert_allclose(np.asarray(norm.mean), kept.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(norm.std), kept.std(0), rtol=1e-4)
+
+
 def test_normalize_clip_and_min_std():
     # Column 0 constant -> std floors at sqrt(1e-8) = 1e-4 (the min_std); column 1 spread.
     batch = jnp.array([[2.0, -1.0], [2.0, 1.0], [2.0, -1.0], [2.0, 1.0]])
