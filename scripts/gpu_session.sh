@@ -69,9 +69,13 @@ if [ -d .whl ]; then
 else
   export PYTHONPATH=$PWD
 fi
-export MUJOCO_GL=egl XLA_PYTHON_CLIENT_PREALLOCATE=false JAX_DEFAULT_MATMUL_PRECISION=highest PYTHONUNBUFFERED=1
+# float32 matmuls in full precision, as the README's GPU training line (JAX_DEFAULT_MATMUL_PRECISION=default
+# lets Hopper use TF32: run `bench humanoid` both ways to see what the networks' precision costs).
+export JAX_DEFAULT_MATMUL_PRECISION=${JAX_DEFAULT_MATMUL_PRECISION:-highest}
+export MUJOCO_GL=egl XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 export AMP_JAX_CACHE=${AMP_JAX_CACHE:-/tmp/amp-jax-xla}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
+echo "JAX_DEFAULT_MATMUL_PRECISION=$JAX_DEFAULT_MATMUL_PRECISION" | tee -a "$OUT/gpu.txt"
 python3 -c "import jax, mujoco; print('jax', jax.__version__, jax.devices(), 'mujoco', mujoco.__version__)" | tee -a "$OUT/gpu.txt"
 amp_jax() { python3 -m amp_jax.cli "$@"; }
 
