@@ -57,7 +57,7 @@ def kick_report(env: AmpEnv, r: evaluate.EvalRollouts) -> dict:
     window = len(clip_heading)
     clip_peak, clip_spin = spin_kick_measures(clip_heights[:, foot], clip_heading, window)
 
-    heights, heading = _heights_and_heading(layout, *motion_matching.qpos_frame(layout, jnp.asarray(r.qpos)))
+    heights, heading = _heights_and_heading(layout, *kinematics.qpos_frame(layout, jnp.asarray(r.qpos)))
     peaks, spins, kicked = [], [], []
     for e, first, last in r.episodes:
         start = first + window

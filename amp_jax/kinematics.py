@@ -57,6 +57,11 @@ def qpos_to_joint_rot(layout: Layout, qpos):
     return jnp.stack(rots, axis=-2)
 
 
+def qpos_frame(layout: Layout, qpos):
+    """(root position, unit root rotation, joint rotations [..., B, 4]) of MuJoCo poses qpos [..., nq]."""
+    return qpos[..., :3], quat.normalize(qpos[..., 3:7]), qpos_to_joint_rot(layout, qpos)
+
+
 def to_qpos(layout: Layout, root_pos, root_rot, joint_rot):
     """MuJoCo qpos from root position, root rotation and joint rotations."""
     parts = [root_pos, root_rot]

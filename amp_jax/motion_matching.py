@@ -63,14 +63,9 @@ def pose_features(layout: Layout, root_pos, root_rot, joint_rot):
     ], axis=-1)
 
 
-def qpos_frame(layout: Layout, qpos):
-    """(root position, unit root rotation, joint rotations [..., B, 4]) of MuJoCo poses qpos [..., nq]."""
-    return qpos[..., :3], quat.normalize(qpos[..., 3:7]), kinematics.qpos_to_joint_rot(layout, qpos)
-
-
 def qpos_pose_features(layout: Layout, qpos):
     """Pose features [..., F] of MuJoCo poses qpos [..., nq]."""
-    return pose_features(layout, *qpos_frame(layout, qpos))
+    return pose_features(layout, *kinematics.qpos_frame(layout, qpos))
 
 
 def component_slices(layout: Layout) -> dict[str, slice]:
