@@ -16,7 +16,7 @@ from amp_jax.train_step import Learner, TrainState, init_train_state, make_learn
 
 
 def check_backend(impl: str) -> None:
-    """MuJoCo Warp needs its package and an NVIDIA GPU; say so before anything is built."""
+    """MuJoCo Warp needs its package and a CUDA GPU or the CPU; say so before anything is built."""
     if impl != "warp":
         return
     import jax
@@ -26,8 +26,9 @@ def check_backend(impl: str) -> None:
     except ImportError:
         raise InputError("env.physics.impl: warp needs MuJoCo Warp: pip install -e '.[warp]' in the amp-jax "
                          "checkout") from None
-    if jax.default_backend() != "gpu":
-        raise InputError(f"env.physics.impl: warp runs on NVIDIA GPUs only, jax's backend is {jax.default_backend()}")
+    if jax.default_backend() not in ("gpu", "cpu"):
+        raise InputError(f"env.physics.impl: warp runs on NVIDIA GPUs (and the CPU), jax's backend is "
+                         f"{jax.default_backend()}")
 
 
 def build_env(cfg: Config) -> AmpEnv:

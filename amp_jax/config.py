@@ -28,7 +28,7 @@ class PhysicsConfig:
     solver_iterations: int = 2  # Newton iterations; 2 and 4 line-search steps tuned per character (BENCHMARKS.md)
     ls_iterations: int = 4
     floor_friction: float = 1.0
-    impl: Literal["jax", "warp"] = "jax"  # MJX backend; warp (MuJoCo Warp) needs an NVIDIA GPU and amp-jax[warp]
+    impl: Literal["jax", "warp"] = "jax"  # MJX backend; warp: MuJoCo Warp (amp-jax[warp]), GPU or CPU, one device
     jacobian: Literal["auto", "dense", "sparse"] = "auto"  # MuJoCo's constraint Jacobian (auto: sparse from nv 60)
     euler_damping: bool = True  # joint damping (the PD servos' D term) integrated implicitly; off is faster, less stable
 

@@ -1,7 +1,7 @@
 """The AMP environment as pure functions: reset(key) -> state, step(state, action) -> (state, output).
 
-One environment; vmap for many. Reference-state initialisation (a random clip and time, with the
-discriminator history pre-filled from the clip), PD targets from normalised actions, early
+One environment; vmap for many (`reset_batch` starts a batch). Reference-state initialisation (a random
+clip and time, with the discriminator history pre-filled from the clip), PD targets from normalised actions, early
 termination when a body other than the contact bodies touches the floor, timeouts, and automatic
 reset of finished episodes inside `step`. A physics fault (NaN or exploding velocities) ends the
 episode like a fall, is reported in the output, and never reaches the observations.
@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from flax import struct
 from mujoco import mjx
 
-from amp_jax import kinematics, observations, pd, tasks
+from amp_jax import kinematics, mjx_backend, observations, pd, tasks
 from amp_jax.character import Character
 from amp_jax.config import EnvConfig
 from amp_jax.errors import InputError
@@ -60,11 +60,12 @@ class AmpEnv:
         self.motions = motions
         self.cfg = cfg
         try:
-            self.model = mjx.put_model(character.mj_model, impl=cfg.physics.impl)
-        except (NotImplementedError, ValueError) as e:  # a feature the MJX backend does not simulate
+            self.model = mjx_backend.put_model(character.mj_model, cfg.physics.impl)
+            self._templates = {}  # one world's MuJoCo data to reset from, per batch size (see _make_data)
+            self._make_data(1)
+        except (NotImplementedError, ValueError, AssertionError, RuntimeError) as e:  # unsupported feature/device
             raise InputError(f"{character.xml_path}: MJX ({cfg.physics.impl}) cannot simulate this character: "
                              f"{e}") from None
-        self._data_template = mjx.make_data(self.model)
         self.control_dt = 1.0 / cfg.physics.control_freq
         self.substeps = cfg.physics.substeps
         self.episode_steps = int(round(cfg.episode_length * cfg.physics.control_freq))
@@ -91,7 +92,20 @@ class AmpEnv:
         return observations.disc_obs(self.motion_window(clip, t0), self.cfg.global_obs, self.cfg.root_height_obs)
 
     # -- reset / step ---------------------------------------------------------------------------
-    def reset(self, key) -> EnvState:
+    def _make_data(self, num_worlds: int) -> mjx.Data:
+        """One world's MuJoCo data for a batch of num_worlds (amp_jax.mjx_backend), made once."""
+        if num_worlds not in self._templates:
+            with jax.ensure_compile_time_eval():  # concrete arrays, even when first asked for inside a trace
+                self._templates[num_worlds] = mjx_backend.make_world_data(self.character.mj_model,
+                                                                          self.cfg.physics.impl, num_worlds)
+        return self._templates[num_worlds]
+
+    def reset_batch(self, keys) -> EnvState:
+        """reset, vmapped over keys [E]: the states every batched rollout starts from."""
+        return jax.vmap(self.reset, in_axes=(0, None))(keys, self._make_data(len(keys)))
+
+    def reset(self, key, data_template: mjx.Data | None = None) -> EnvState:
+        """A new episode from a random reference state (data_template: see reset_batch)."""
         key, k_clip, k_time, k_task = jax.random.split(key, 4)
         clip = self.motions.sample_clips(k_clip)
         t0 = self.motions.sample_times(k_time, clip) if self.cfg.rand_reset else jnp.float32(0.0)
@@ -102,7 +116,8 @@ class AmpEnv:
         cur = jax.tree.map(lambda x: x[-1], ref)
         qpos = kinematics.to_qpos(self.layout, cur.root_pos, cur.root_rot, cur.joint_rot)
         qvel = kinematics.to_qvel(cur.root_rot, cur.root_vel, cur.root_ang_vel, cur.dof_vel)
-        data = self._data_template.replace(qpos=qpos, qvel=qvel)
+        template = self._make_data(1) if data_template is None else data_template
+        data = template.replace(qpos=qpos, qvel=qvel)
         newest = jax.tree.map(lambda x: x[-1], window)
         task = self.task.reset(k_task, cur.root_pos)
         return EnvState(data=data, obs=self._policy_obs(newest, task), history=window,
@@ -150,8 +165,13 @@ class AmpEnv:
 
         stepped = EnvState(data=data, obs=obs, history=history, step_count=step_count, motion_id=state.motion_id,
                            motion_start=state.motion_start, task=task, key=key)
-        fresh = self.reset(reset_key)
-        next_state = jax.tree.map(lambda r, s: jnp.where(done != NULL, r, s), fresh, stepped)
+        fresh = self.reset(reset_key, self._make_data(mjx_backend.batch_size(state.data, self.character.mj_model)))
+        ended = done != NULL
+        next_state = jax.tree.map(lambda r, s: jnp.where(ended, r, s), fresh.replace(data=None),
+                                  stepped.replace(data=None))
+        # Data.where keeps MuJoCo Warp's shared (not vmapped) buffers of the stepped data.
+        next_state = next_state.replace(data=stepped.data.where(ended, fresh.data))
         out = StepOutput(next_obs=obs, disc_obs=disc, reward=reward, done=done, physics_fault=fault,
                          task_metrics=task_metrics, target_changed=changed)
         return next_state, out
+

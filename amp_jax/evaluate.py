@@ -24,7 +24,7 @@ def make_test_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: i
     vstep = jax.vmap(env.step)
 
     def run(state: TrainState, key):
-        env_state = jax.vmap(env.reset)(jax.random.split(key, num_envs))
+        env_state = env.reset_batch(jax.random.split(key, num_envs))
 
         def one_step(env_state, _):
             qpos = env_state.data.qpos

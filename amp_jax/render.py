@@ -130,19 +130,18 @@ def make_policy_rollout(learner, env, num_envs: int, num_steps: int):
         m = env.motions.state(s.motion_id, s.motion_start + env.control_dt * s.step_count)
         return s.data.qpos, kinematics.to_qpos(env.layout, m.root_pos, m.root_rot, m.joint_rot)
 
-    def one_env(state, key):
+    def one_env(state, start):
         def one_step(s, _):
             s, out = env.step(s, learner.policy_mean(state.actor_params, state.obs_norm, s.obs))
             return s, (*poses(s), out.done)
 
-        start = env.reset(key)
         _, (qpos, ref, done) = jax.lax.scan(one_step, start, None, length=num_steps)
         qpos0, ref0 = poses(start)
         return jnp.concatenate([qpos0[None], qpos]), jnp.concatenate([ref0[None], ref]), done
 
     @functools.partial(jax.jit, compiler_options=_ROLLOUT_COMPILER_OPTIONS.get(jax.default_backend()))
     def run(state, key):
-        out = jax.vmap(one_env, in_axes=(None, 0))(state, jax.random.split(key, num_envs))
+        out = jax.vmap(one_env, in_axes=(None, 0))(state, env.reset_batch(jax.random.split(key, num_envs)))
         return tuple(jnp.swapaxes(x, 0, 1) for x in out)
 
     return run

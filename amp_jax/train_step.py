@@ -111,7 +111,7 @@ def init_train_state(learner: Learner, env: AmpEnv, seed: int, mesh: Mesh | None
     actor_params = learner.actor.init(k_actor, obs)
     critic_params = learner.critic.init(k_critic, obs)
     disc_params = learner.disc.init(k_disc, disc_obs)
-    env_state = jax.jit(jax.vmap(env.reset))(jax.random.split(k_env, learner.num_envs))
+    env_state = jax.jit(env.reset_batch)(jax.random.split(k_env, learner.num_envs))
     state = TrainState(
         actor_params=actor_params,
         critic_params=critic_params,

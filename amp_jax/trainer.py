@@ -15,6 +15,7 @@ import numpy as np
 from amp_jax import checkpoint, evaluate, render, sharding
 from amp_jax.build import build
 from amp_jax.config import Config, to_dict
+from amp_jax.errors import InputError
 from amp_jax.metrics_logger import MetricsLogger, require_wandb
 from amp_jax.train_step import init_train_state, make_train_step
 
@@ -94,10 +95,13 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
     if wandb:
         require_wandb()  # before anything compiles
     run_dir = Path(run_dir)
+    mesh = sharding.make_mesh(cfg.train.num_devices, cfg.train.num_envs)
+    if mesh is not None and cfg.env.physics.impl == "warp":  # its contact buffer is shared by all worlds
+        raise InputError("train.num_devices: MuJoCo Warp (env.physics.impl: warp) runs on one device; "
+                         "set train.num_devices=1")
     env, learner = build(cfg)
     checkpoint.save_config(run_dir, cfg)
     mgr = checkpoint.manager(run_dir, cfg.train.keep_checkpoints)
-    mesh = sharding.make_mesh(cfg.train.num_devices, cfg.train.num_envs)
     state = init_train_state(learner, env, cfg.train.seed, mesh)
     if resume and mgr.all_steps():
         step, state = checkpoint.restore(mgr, state)

@@ -13,9 +13,8 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 import pytest
-from mujoco import mjx
 
-from amp_jax import kinematics, pd, quat
+from amp_jax import kinematics, mjx_backend, pd, quat
 from amp_jax.bench import CHARACTER_CASES
 from amp_jax.character import BALL, FIXED, HINGE, load_character
 from amp_jax.config import CONFIG_DIR, load_config
@@ -260,14 +259,14 @@ CONTROL_STEPS = 60  # 2 s at 30 Hz
 
 
 @functools.cache
-def pd_rollout(name):
-    """jit((data, targets [T, D], root_guide) -> qpos [T, nq]): PD control toward each step's targets in
-    MJX. root_guide = (on (0 or 1), root qpos [T, 7], root qvel [T, 6]): where on, the root is set to the
-    given pose and velocity before each control step (a kinematic guide, so that PD tracking is measured
-    without the balance a policy would supply). One compile per character serves the standing and the
-    clip-tracking tests."""
+def pd_rollout(name, impl="jax"):
+    """(one world's data, jit((data, targets [T, D], root_guide) -> qpos [T, nq])): PD control toward each
+    step's targets in MJX on backend impl. root_guide = (on (0 or 1), root qpos [T, 7], root qvel [T, 6]):
+    where on, the root is set to the given pose and velocity before each control step (a kinematic guide,
+    so that PD tracking is measured without the balance a policy would supply). One compile per character
+    serves the standing and the clip-tracking tests."""
     ch = character(name)
-    model = mjx.put_model(ch.mj_model)
+    model = mjx_backend.put_model(ch.mj_model, impl)
 
     @jax.jit
     def rollout(d, targets, root_guide):
@@ -282,7 +281,7 @@ def pd_rollout(name):
 
         return jax.lax.scan(step, d, (targets, root_qpos, root_qvel))[1]
 
-    return model, rollout
+    return mjx_backend.make_world_data(ch.mj_model, impl), rollout
 
 
 def no_root_guide(steps):
@@ -313,8 +312,7 @@ def test_pd_holds_the_init_pose_standing(name):
     qpos0[2] -= lowest_contact_height(m, d, layout.contact_body_ids)
     z0 = qpos0[2]
 
-    model, rollout = pd_rollout(name)
-    data = mjx.make_data(model)
+    data, rollout = pd_rollout(name)
     data = data.replace(qpos=jnp.asarray(qpos0, data.qpos.dtype))
     qpos = np.asarray(rollout(data, jnp.tile(target, (CONTROL_STEPS, 1)), no_root_guide(CONTROL_STEPS)))
     height, up = qpos[:, 2], _up(qpos)
@@ -351,9 +349,10 @@ def _local_body_pos(m, qpos):
     return np.array(out)
 
 
-def tracking_error(name):
+def tracking_error(name, impl="jax"):
     """(mean key-point error over the first second with the root guided along the clip, the guided
-    qpos, the unguided qpos) of PD tracking of the character's clip for CONTROL_STEPS steps."""
+    qpos, the unguided qpos) of PD tracking of the character's clip for CONTROL_STEPS steps on backend
+    impl (scripts/warp_fidelity.py measures it on both)."""
     from amp_jax.motion import load_clip
     from amp_jax.motion_library import build_motion_library
 
@@ -367,8 +366,7 @@ def tracking_error(name):
         ref.root_pos, ref.root_rot, ref.joint_rot))
     ref_qvel = kinematics.to_qvel(ref.root_rot, ref.root_vel, ref.root_ang_vel, ref.dof_vel)
     targets = jax.vmap(lambda j: kinematics.joint_rot_to_dof(layout, j))(ref.joint_rot[1:])
-    model, rollout = pd_rollout(name)
-    data = mjx.make_data(model)
+    data, rollout = pd_rollout(name, impl)
     data = data.replace(qpos=jnp.asarray(ref_qpos[0], data.qpos.dtype), qvel=ref_qvel[0])
     guide = (jnp.float32(1.0), jnp.asarray(ref_qpos[:-1, :7]), ref_qvel[:-1, :6])
     guided = np.asarray(rollout(data, targets, guide))

@@ -12,24 +12,31 @@ from amp_jax.errors import InputError
 
 # Runs in a fresh interpreter: XLA's host device count must be set before jax starts.
 SCRIPT = r"""
-import json, sys
+import json, sys, tempfile
 import jax, numpy as np
 from amp_jax.build import build
 from amp_jax.config import CONFIG_DIR, load_config
 from amp_jax.sharding import make_mesh
 from amp_jax.train_step import init_train_state, make_train_step
+from amp_jax.trainer import train
 
 assert len(jax.devices()) == 2, jax.devices()
 cfg = load_config(CONFIG_DIR / "amp_humanoid.yaml", {
     "train.num_envs": 4, "agent.steps_per_iter": 4, "agent.hidden_sizes": [16],
     "agent.disc_buffer_size": 32, "agent.disc_replay_samples": 4})
 env, learner = build(cfg)
-try:
-    make_mesh(2, 5)
-    uneven = "accepted"
-except Exception as e:
-    uneven = str(e)
-out = {"uneven": uneven}
+
+
+def refusal(fn):
+    try:
+        fn()
+        return "accepted"
+    except Exception as e:
+        return str(e)
+
+
+warp = load_config(CONFIG_DIR / "amp_humanoid.yaml", {"env.physics.impl": "warp", "train.num_devices": 2})
+out = {"uneven": refusal(lambda: make_mesh(2, 5)), "warp": refusal(lambda: train(warp, tempfile.mkdtemp()))}
 for devices in (1, 2):
     mesh = make_mesh(devices, cfg.train.num_envs)
     state = init_train_state(learner, env, cfg.train.seed, mesh)
@@ -76,6 +83,7 @@ def test_mesh_refuses_uneven_splits_and_missing_devices(one_vs_two_devices):
     from amp_jax.sharding import make_mesh
 
     assert "5 environments do not split evenly over 2 devices" in one_vs_two_devices["uneven"]
+    assert "MuJoCo Warp (env.physics.impl: warp) runs on one device" in one_vs_two_devices["warp"]
     assert make_mesh(1, 6) is None
     with pytest.raises(InputError, match="visible"):
         make_mesh(64, 64)
