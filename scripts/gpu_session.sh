@@ -9,7 +9,8 @@
 #   bash scripts/gpu_session.sh bench go2 pi_plus      # ...the others, two per call
 #   bash scripts/gpu_session.sh train                  # amp_humanoid for TRAIN_SECONDS (360), eval, curves, GIF
 #   bash scripts/gpu_session.sh train amp_location_humanoid    # (or amp_steering_humanoid): a task case
-#   bash scripts/gpu_session.sh warp humanoid          # the same table on MuJoCo Warp (see below)
+#   bash scripts/gpu_session.sh warp humanoid          # the same table on MuJoCo Warp (see below), and
+#                                                      # scripts/warp_fidelity.py step for its solver budget
 #
 # Each character at three sizes compiles six programs (about a minute each on the CPU), so one call
 # fits one or two characters. The image has CUDA jax, flax, optax, orbax and imageio but no MuJoCo,
@@ -96,6 +97,8 @@ case "$mode" in
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site /tmp/warp-whl/*.whl
     amp_jax bench --backend warp --character "${characters[@]}" --num_envs 1024 4096 8192 --repeats 5 \
       --json "$OUT/bench_warp_$name.json" 2>&1 | tee "$OUT/bench_warp_$name.log"
+    # one step against MuJoCo per solver budget, on the GPU's kernels (BENCHMARKS.md, "MuJoCo Warp")
+    python3 scripts/warp_fidelity.py step "${characters[0]}" 256 2>&1 | tee "$OUT/warp_fidelity.log"
     ;;
   train)  # train [CASE]: at most 8 files come back from $OUT, so the run itself stays in /tmp
     case_name=${1:-amp_humanoid}
