@@ -1,10 +1,10 @@
 """The AMP environment as pure functions: reset(key) -> state, step(state, action) -> (state, output).
 
-One environment; vmap for many (`reset_batch` starts a batch). Reference-state initialisation (a random
-clip and time, with the discriminator history pre-filled from the clip), PD targets from normalised actions, early
-termination when a body other than the contact bodies touches the floor, timeouts, and automatic
-reset of finished episodes inside `step`. A physics fault (NaN or exploding velocities) ends the
-episode like a fall, is reported in the output, and never reaches the observations.
+One environment; vmap for many (`reset_batch` starts a batch). Reference-state initialisation (a
+random clip and time, with the discriminator history pre-filled from the clip), PD targets from
+normalised actions, early termination when a body other than the contact bodies touches the floor,
+timeouts, and automatic reset of finished episodes inside `step`. A physics fault (NaN or exploding
+velocities) ends the episode like a fall, is reported in the output, and never reaches the observations.
 """
 
 from __future__ import annotations
@@ -174,4 +174,3 @@ class AmpEnv:
         out = StepOutput(next_obs=obs, disc_obs=disc, reward=reward, done=done, physics_fault=fault,
                          task_metrics=task_metrics, target_changed=changed)
         return next_state, out
-
