@@ -15,13 +15,14 @@ import dataclasses
 import json
 import statistics
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 
 from amp_jax import pd
 from amp_jax.build import build
-from amp_jax.config import CONFIG_DIR, load_config
+from amp_jax.config import case_path, load_config
 from amp_jax.train_step import init_train_state, make_train_step
 
 # The case that benchmarks each character (its observation and network sizes).
@@ -79,11 +80,17 @@ def physics_rollout(env, steps: int, targets):
 
 def bench_character(character: str, num_envs: int, repeats: int = 5, backend: str = "jax",
                     overrides: dict | None = None, physics_only: bool = False) -> BenchResult:
-    """Benchmark one character at one batch size (see the module docstring for the method); physics_only
-    skips the training step (for tuning the MJX model)."""
-    case = CHARACTER_CASES[character]
-    cfg = load_config(CONFIG_DIR / f"{case}.yaml",
-                      {"train.num_envs": num_envs, "env.physics.impl": backend, **(overrides or {})})
+    """Benchmark one character (by the case of CHARACTER_CASES) at one batch size."""
+    return bench_case(CHARACTER_CASES[character], num_envs, repeats, backend, overrides, physics_only)
+
+
+def bench_case(case: str, num_envs: int, repeats: int = 5, backend: str = "jax",
+               overrides: dict | None = None, physics_only: bool = False) -> BenchResult:
+    """Benchmark one case at one batch size (see the module docstring for the method); physics_only
+    skips the training step (for tuning the MJX model). The training step compiled here is the one
+    `amp-jax train` compiles for the same config, so a persistent compilation cache serves both."""
+    cfg = load_config(case_path(case), {"train.num_envs": num_envs, "env.physics.impl": backend, **(overrides or {})})
+    character = Path(cfg.env.character).parent.name
     env, learner = build(cfg)
     state = init_train_state(learner, env, cfg.train.seed)
     steps = cfg.agent.steps_per_iter
@@ -91,7 +98,7 @@ def bench_character(character: str, num_envs: int, repeats: int = 5, backend: st
 
     physics_fn, physics_compile = compile_timed(jax.jit(physics_rollout(env, steps, targets)), state.env_state.data)
     physics_rate = median_rate(physics_fn, state.env_state.data, steps * num_envs, repeats)
-    result = dict(character=character, case=case, num_envs=num_envs, backend=backend,
+    result = dict(character=character, case=cfg.case, num_envs=num_envs, backend=backend,
                   device=jax.devices()[0].device_kind, physics_steps_per_s=round(physics_rate, 1),
                   physics_compile_s=round(physics_compile, 1))
     if physics_only:

@@ -6,6 +6,7 @@ import argparse
 import os
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--max_samples", type=int, help="stop after this many environment steps")
     train.add_argument("--max_iterations", type=int, help="stop after this many iterations (this invocation)")
     train.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out_dir")
+    train.add_argument("--time_limit", type=float, metavar="SECONDS",
+                       help="stop, saving a checkpoint, at the last iteration that ends within SECONDS of this "
+                            "command's start (set-up and compiling included)")
     train.add_argument("--devices", type=int, help="devices to split the environments over (default: all visible)")
     train.add_argument("--distributed", action="store_true",
                        help="multi-host: call jax.distributed.initialize() first (one process per host)")
@@ -114,7 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="raw physics vs training-step throughput, per character and batch",
                            description="Method: BENCHMARKS.md and amp_jax/bench.py.")
     bench.add_argument("--character", nargs="+", default=None, metavar="NAME",
-                       help="characters, named as their folders in assets/ (default: all six)")
+                       help="characters, named as their folders in assets/, each by its case in "
+                            "amp_jax.bench.CHARACTER_CASES (default: all six unless --case is given)")
+    bench.add_argument("--case", nargs="+", metavar="CASE",
+                       help="cases (names or config YAMLs) to bench with their own settings, e.g. the case "
+                            "about to be trained: its compiled training step is then in the compilation cache")
     bench.add_argument("--num_envs", nargs="+", type=int, default=[4096])
     bench.add_argument("--backend", default="jax", choices=["jax", "warp"])
     bench.add_argument("--repeats", type=int, default=5, help="timed calls after a warm-up (median reported)")
@@ -194,7 +202,10 @@ def _cmd_train(args) -> None:
     from amp_jax.config import case_path, load_config
     from amp_jax.trainer import train
 
+    started = time.time()
     source = args.config or args.case
+    if args.time_limit is not None and args.time_limit <= 0:
+        raise InputError(f"--time_limit: must be positive, got {args.time_limit:g}")
     if not source:
         raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE")
     overrides = _overrides(args)
@@ -212,7 +223,9 @@ def _cmd_train(args) -> None:
         raise InputError(f"{run_dir} already holds checkpoints: pass --resume to continue it or a new --out_dir")
     _configure_jax()
     print(f"training {cfg.case} in {run_dir} with {cfg.train.num_envs} environments", flush=True)
-    train(cfg, run_dir, resume=args.resume, max_iterations=args.max_iterations, wandb=args.logger == "wandb")
+    deadline = None if args.time_limit is None else started + args.time_limit
+    train(cfg, run_dir, resume=args.resume, max_iterations=args.max_iterations, wandb=args.logger == "wandb",
+          deadline=deadline)
     print(f"checkpoints in {run_dir / 'checkpoints'}", flush=True)
 
 
@@ -357,18 +370,18 @@ def _cmd_bench(args) -> None:
     from amp_jax import bench
     from amp_jax.config import parse_override
 
-    characters = args.character or list(bench.CHARACTER_CASES)
+    characters = args.character or ([] if args.case else list(bench.CHARACTER_CASES))
     unknown = [c for c in characters if c not in bench.CHARACTER_CASES]
     if unknown or min(args.num_envs) < 1 or args.repeats < 1:
         raise InputError(f"bench: unknown character {unknown} (known: {list(bench.CHARACTER_CASES)})" if unknown
                          else "bench: --num_envs and --repeats must be >= 1")
+    cases = [bench.CHARACTER_CASES[c] for c in characters] + list(args.case or [])
     overrides = dict(parse_override(o) for o in args.overrides)
     _configure_jax()
     results = []
-    for character in characters:
+    for case in cases:
         for num_envs in args.num_envs:
-            results.append(bench.bench_character(character, num_envs, args.repeats, args.backend, overrides,
-                                                 args.physics_only))
+            results.append(bench.bench_case(case, num_envs, args.repeats, args.backend, overrides, args.physics_only))
             print(bench.table(results[-1:]).splitlines()[-1], flush=True)
     print(bench.table(results))
     if args.json:

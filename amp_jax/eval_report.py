@@ -27,6 +27,14 @@ from amp_jax.train_step import Learner, TrainState
 
 KICK_FRACTION = 0.75
 
+# The bars a trained case must reach (issue "Trained and shown"; README, "The cases").
+BAR_FALL_RATE = 0.05  # at most this fraction of 10 s episodes end in a fall
+BAR_STAY_STEPS = 2.0  # "stays on the data" within this many of the clips' own frame-to-frame distances
+BAR_COVER = 0.8  # "covers the data" at least this
+BAR_KICK_TOLERANCE = 0.2  # the kick's peak height and spin within this fraction of the clip's
+BAR_LOCATION_SUCCESS = 0.9
+BAR_STEERING_VELOCITY_ERROR = 0.3  # m/s
+
 
 def spin_kick_measures(foot_height, heading, window: int) -> tuple[float, float]:
     """Peak foot height and spin (the largest max - min of the unwrapped heading within any `window`
@@ -89,7 +97,11 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
     task = None
     if env.cfg.task != "none":
         task = {k: v for k, v in stats.items() if k == "mean_return" or k.startswith(("location_", "mean_steering_"))}
+    mm = motion_matching.matching_scores(reference, policy_features)
+    frame_step = motion_matching.control_step_distance(env.layout, env.motions, env.control_dt, reference)
+    kick = kick_report(env, r) if is_spinkick(env) else None
     return {
+        "bar": bar_report(stats, mm, frame_step, kick),
         "episodes": stats["episodes"],
         "num_envs": num_envs,
         "seed": seed,
@@ -98,15 +110,42 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
         "fall_rate": stats["fall_rate"],
         "mean_style_reward": stats["mean_style_reward"],
         "motion_matching": {
-            **motion_matching.matching_scores(reference, policy_features),
+            **mm,
+            "clip_frame_step": frame_step,
             "near": motion_matching.NEAR,
             "policy_frames": len(policy_features),
             "reference_frames": len(reference.features),
             "spread": reference.spread,
         },
-        "kick": kick_report(env, r) if is_spinkick(env) else None,
+        "kick": kick,
         "task": task,
     }
+
+
+def _within(value, target: float, tolerance: float) -> bool:
+    return value is not None and abs(value - target) <= tolerance * abs(target)
+
+
+def bar_report(stats: dict, mm: dict, frame_step: float, kick: dict | None) -> dict:
+    """Each bar of the case (name -> value, limit, passed) and whether all are passed."""
+    bars = {
+        "fall_rate": (stats["fall_rate"], f"<= {BAR_FALL_RATE}", stats["fall_rate"] <= BAR_FALL_RATE),
+        "mm_stay": (mm["stay"], f"<= {BAR_STAY_STEPS * frame_step:.3f} ({BAR_STAY_STEPS:g} clip frame steps)",
+                    mm["stay"] <= BAR_STAY_STEPS * frame_step),
+        "mm_cover": (mm["cover"], f">= {BAR_COVER}", mm["cover"] >= BAR_COVER),
+    }
+    if kick is not None:
+        for name, clip in (("peak_height_mean", "clip_peak_height"), ("spin_mean", "clip_spin")):
+            bars[f"kick_{name}"] = (kick[name], f"{kick[clip]:.3f} +- {BAR_KICK_TOLERANCE:.0%}",
+                                    _within(kick[name], kick[clip], BAR_KICK_TOLERANCE))
+    if "location_success_rate" in stats:
+        v = stats["location_success_rate"]
+        bars["location_success_rate"] = (v, f">= {BAR_LOCATION_SUCCESS}", v >= BAR_LOCATION_SUCCESS)
+    if "mean_steering_velocity_error" in stats:
+        v = stats["mean_steering_velocity_error"]
+        bars["steering_velocity_error"] = (v, f"<= {BAR_STEERING_VELOCITY_ERROR} m/s", v <= BAR_STEERING_VELOCITY_ERROR)
+    measures = {k: {"value": v, "limit": limit, "passed": bool(ok)} for k, (v, limit, ok) in bars.items()}
+    return {"passed": all(m["passed"] for m in measures.values()), "measures": measures}
 
 
 def evaluate_run(run_dir: str | Path, test_episodes: int = 32, num_envs: int | None = None, seed: int = 0) -> dict:
@@ -156,6 +195,11 @@ def markdown_summary(report: dict) -> str:
         ]
     for k, v in (task or {}).items():
         lines.append(f"| {k.replace('_', ' ')} | {_fmt(v, '.3f')} |")
+    bar = report["bar"]
+    lines += ["", f"Bar: {'reached' if bar['passed'] else 'not reached'}.", "", "| bar | value | limit | passed |",
+              "|---|---|---|---|"]
+    lines += [f"| {k} | {_fmt(m['value'])} | {m['limit']} | {'yes' if m['passed'] else 'no'} |"
+              for k, m in bar["measures"].items()]
     return "\n".join(lines) + "\n"
 
 

@@ -145,3 +145,13 @@ def library_reference(layout: Layout, library: MotionLibrary, control_dt: float)
     """The reference of a motion library's clips, sampled at REFERENCE_RATE times the control rate."""
     states, _ = reference_states(library, control_dt / REFERENCE_RATE)
     return matching_reference(layout, pose_features(layout, states.root_pos, states.root_rot, states.joint_rot))
+
+
+def control_step_distance(layout: Layout, library: MotionLibrary, control_dt: float,
+                          reference: MatchingReference) -> float:
+    """The clips' own frame-to-frame spread: the mean distance d between frames of the same clip one
+    control step apart (the scale against which "stays on the data" is judged)."""
+    states, clip_ids = reference_states(library, control_dt)
+    features = reference.scaled(pose_features(layout, states.root_pos, states.root_rot, states.joint_rot))
+    same_clip = clip_ids[1:] == clip_ids[:-1]
+    return float(np.mean(np.linalg.norm(features[1:] - features[:-1], axis=1)[same_clip]))

@@ -89,9 +89,11 @@ def _save_before_dying(mgr, iteration: int, state) -> None:
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations: int | None = None,
-          wandb: bool = False) -> Path:
-    """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations or a signal.
-    Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to Weights & Biases."""
+          wandb: bool = False, deadline: float | None = None) -> Path:
+    """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations, a signal, or
+    before the iteration that would end after `deadline` (a time.time() value; the last iteration's duration
+    is the estimate). Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to
+    Weights & Biases."""
     if wandb:
         require_wandb()  # before anything compiles
     run_dir = Path(run_dir)
@@ -114,6 +116,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
     probe = evaluate.MotionMatchingProbe(learner, env, min(4, cfg.train.num_envs)) if cfg.train.eval_every > 0 else None
     iteration = int(state.iteration)
     start_iteration = good = iteration
+    last_seconds, out_of_time = 0.0, False
     _keep_rows_until(run_dir / "metrics.jsonl", start_iteration)
     try:
         with _StopFlag() as flag:
@@ -122,11 +125,16 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                     break
                 if max_iterations is not None and iteration - start_iteration >= max_iterations:
                     break
+                out_of_time = deadline is not None and time.time() + last_seconds > deadline
+                if out_of_time:
+                    print(f"stopping at the time limit after iteration {iteration}", flush=True)
+                    break
                 t0 = time.time()
                 state, metrics = train_step(state)
                 jax.block_until_ready(metrics)
                 iteration = int(state.iteration)
-                row = iteration_row(metrics, iteration, float(state.samples), time.time() - t0, learner.batch_size)
+                last_seconds = time.time() - t0
+                row = iteration_row(metrics, iteration, float(state.samples), last_seconds, learner.batch_size)
                 fault = numerical_fault(row)
                 if probe is not None and iteration % cfg.train.eval_every == 0 and not fault:
                     row.update(probe.measure(state))
@@ -150,7 +158,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
         raise
     finally:
         logger.close()
-    if cfg.train.test_episodes > 0 and not flag.stop:  # after a signal, exit promptly
+    if cfg.train.test_episodes > 0 and not (flag.stop or out_of_time):  # after a signal or the time limit, exit promptly
         stats = evaluate.test_policy(learner, env, state, cfg.train.test_episodes, min(cfg.train.num_envs, cfg.train.test_episodes))
         print("test: " + ", ".join(f"{k} {v:.4g}" for k, v in stats.items()), flush=True)
     return run_dir

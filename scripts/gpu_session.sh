@@ -1,114 +1,153 @@
 #!/usr/bin/env bash
-# Everything a lent GPU machine should measure, in one script (BENCHMARKS.md records what it prints).
+# The GPU session: ONE call on a lent GPU machine turns its minutes into evidence (BENCHMARKS.md, "GPU").
 #
-# Here, before the first call (PyPI is reachable here, not there):
-#   bash scripts/gpu_session.sh fetch        # .whl/: MuJoCo, MJX and the rest the image lacks (~34 MB)
-#   bash scripts/gpu_session.sh fetch-warp   # .whl_warp/: mujoco-warp and warp-lang split in three 52 MiB parts
-# There (the device tool's run, carrying .whl; one call is at most 10 minutes):
-#   bash scripts/gpu_session.sh bench humanoid         # one character at 1024/4096/8192 envs (JAX)
-#   bash scripts/gpu_session.sh bench go2 pi_plus      # ...the others, two per call
-#   bash scripts/gpu_session.sh train                  # amp_humanoid for TRAIN_SECONDS (360), eval, curves, GIF
-#   bash scripts/gpu_session.sh train amp_location_humanoid    # (or amp_steering_humanoid): a task case
-#   bash scripts/gpu_session.sh warp humanoid          # the same table on MuJoCo Warp (see below), and
-#                                                      # scripts/warp_fidelity.py step for its solver budget
+# Here, before the call (PyPI and Debian are reachable here, not there):
+#   bash scripts/gpu_session.sh fetch      # .whl/: MuJoCo, MJX and the rest the GPU image lacks (~20 MiB)
+#   bash scripts/gpu_session.sh fetch-gl   # .gl/: glvnd's EGL/OpenGL loaders (Debian .debs, ~0.4 MiB)
+# There (the device tool's run, carrying .whl and .gl, timeout_s 600):
+#   bash scripts/gpu_session.sh [CASE]
 #
-# Each character at three sizes compiles six programs (about a minute each on the CPU), so one call
-# fits one or two characters. The image has CUDA jax, flax, optax, orbax and imageio but no MuJoCo,
-# tensorboardX or imageio-ffmpeg (68 MB, over the 64 MB a call carries): videos there are GIFs.
-# warp-lang is 149 MB: carry .whl_warp/part-aa, then -ab, then -ac (one path each) in three calls less
-# than 30 s apart (the machine stays warm that long), each running `bash scripts/gpu_session.sh
-# stash-warp`, which keeps the part in /tmp/warp-parts; a `warp` call (carrying .whl) then joins and
-# installs them.
-# Outputs go to $OUT (or output/gpu) as JSON, logs and GIFs.
-set -euo pipefail
+# What the call does, within AMP_GPU_BUDGET_S seconds (default 530) of its start:
+#   1. installs the carried wheels, unpacks the EGL loaders, checks `import mujoco` (without a loadable EGL it
+#      goes on without rendering, rather than ending with nothing);
+#   2. picks the case: CASE, else the first case of models/queue.txt that has not reached its bar (no
+#      models/CASE.eval.json whose bar passed); a committed learner state models/CASE.learner.npz is continued;
+#   3. `amp-jax bench --case CASE` at AMP_GPU_NUM_ENVS (4096) environments: raw physics and the whole training
+#      step, one compile each; the persistent compilation cache hands the compiled step on to training;
+#   4. trains the case until a deadline that leaves AMP_GPU_RESERVE_S (150) seconds for what follows, in a
+#      fresh run directory (a second call on a warm machine never meets the first call's checkpoints);
+#   5. exports the policy and the learner state, evaluates (the bar), plots the curves, renders a GIF of the
+#      policy beside the reference ghost (480x360, far under the 16 MiB a file may have).
+# It leaves exactly these 8 files in $OUT (the most that comes back): session.log, bench.json, metrics.jsonl,
+# learning_curves.png, eval.json, policy.npz, learner.npz, policy.gif. A stage that fails is logged and the next
+# one still runs. CI runs this same script on the CPU at tiny sizes under the GPU image's software
+# (tests/test_gpu_session.py), so that the first GPU call works.
+#
+# Settings (environment): AMP_GPU_NUM_ENVS, AMP_GPU_BUDGET_S, AMP_GPU_RESERVE_S, AMP_GPU_BENCH_REPEATS (5),
+# AMP_GPU_EVAL_EPISODES (64), AMP_GPU_GIF_SECONDS (8), AMP_GPU_SET (extra `--set` overrides, space separated),
+# AMP_GPU_PRECISION (train.matmul_precision for the bench and the run: highest, the default, or default=TF32).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-output/gpu}
+START=$(date +%s)
+
 PLATFORMS="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
   --platform manylinux2014_x86_64 --platform any"
-
-download() {  # download DIR PACKAGE==VERSION...: cp312 x86-64 wheels, without dependencies
-  local dir=$1
-  shift
-  # shellcheck disable=SC2086
-  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-    $PLATFORMS -d "$dir" "$@"
-}
+# The wheels the GPU image lacks (Python 3.12, x86-64), without dependencies. mujoco-studio (12.8 MB) is not
+# imported by training and stays behind.
+WHEELS="mujoco==4.0.0 mujoco-core==4.0.0 mujoco-mjx==3.17.0 glfw==2.11.0 PyOpenGL==3.1.10 trimesh==5.2.0
+  tensorboardX==2.6.5"
+GL_DEBS="libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2"
 
 case "${1:-}" in
   fetch)
-    download .whl mujoco==4.0.0 mujoco-core==4.0.0 mujoco-studio==4.0.0 mujoco-mjx==3.17.0 glfw==2.11.0 \
-      PyOpenGL==3.1.10 trimesh==5.2.0 websockets==15.0.1 tensorboardX==2.6.5
+    rm -rf .whl && mkdir -p .whl
+    # shellcheck disable=SC2086
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+      $PLATFORMS -d .whl $WHEELS || exit 1
     du -sh .whl
     exit 0
     ;;
-  fetch-warp)
-    tmp=$(mktemp -d)
-    download "$tmp" mujoco-warp==3.17.0 warp-lang==1.19.0
-    mkdir -p .whl_warp
-    tar -C "$tmp" -cf - . | split -b 52M - .whl_warp/part-
-    rm -rf "$tmp"
-    ls -la .whl_warp
+  fetch-gl)
+    rm -rf .gl && mkdir -p .gl /tmp/amd64/partial
+    o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+    # shellcheck disable=SC2086
+    apt-get $o update -qq && (cd .gl && apt-get $o download $GL_DEBS) || exit 1
+    du -sh .gl
     exit 0
     ;;
-  stash-warp)
-    mkdir -p /tmp/warp-parts
-    cp .whl_warp/part-* /tmp/warp-parts/
-    ls /tmp/warp-parts
-    exit 0
-    ;;
-  bench|warp|train) ;;
-  *)
-    echo "usage: $0 fetch|fetch-warp|stash-warp|bench|warp|train [CHARACTER...]" >&2
+  -*|help)
+    sed -n '2,30p' "$0"
     exit 2
     ;;
 esac
 
+OUT=${OUT:-output/gpu}
+NUM_ENVS=${AMP_GPU_NUM_ENVS:-4096}
+BUDGET=${AMP_GPU_BUDGET_S:-530}
+RESERVE=${AMP_GPU_RESERVE_S:-150}
+REPEATS=${AMP_GPU_BENCH_REPEATS:-5}
+EVAL_EPISODES=${AMP_GPU_EVAL_EPISODES:-64}
+GIF_SECONDS=${AMP_GPU_GIF_SECONDS:-8}
+PRECISION=${AMP_GPU_PRECISION:-highest}
 mkdir -p "$OUT"
+LOG="$OUT/session.log"
+: > "$LOG"
+log() { echo "[gpu_session +$(( $(date +%s) - START ))s] $*" | tee -a "$LOG"; }
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+run() { "$@" >> "$LOG" 2>&1; local rc=$?; [ $rc -eq 0 ] || log "FAILED (exit $rc): $*"; return $rc; }
+
+# 1. Software. The carried wheels go to /tmp/site exactly as the device README says.
 if [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    >> "$LOG" 2>&1 || log "FAILED: installing the carried wheels"
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD
 fi
-# float32 matmuls in full precision, as the README's GPU training line (JAX_DEFAULT_MATMUL_PRECISION=default
-# lets Hopper use TF32: run `bench humanoid` both ways to see what the networks' precision costs).
-export JAX_DEFAULT_MATMUL_PRECISION=${JAX_DEFAULT_MATMUL_PRECISION:-highest}
+if [ -d .gl ] && [ "$(id -u)" = 0 ] && [ -z "${AMP_GPU_DRY_RUN:-}" ]; then  # the device README's recipe
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+  [ -f /usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json ] &&
+    export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+fi
 export MUJOCO_GL=egl XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 export AMP_JAX_CACHE=${AMP_JAX_CACHE:-/tmp/amp-jax-xla}
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
-echo "JAX_DEFAULT_MATMUL_PRECISION=$JAX_DEFAULT_MATMUL_PRECISION" | tee -a "$OUT/gpu.txt"
-python3 -c "import jax, mujoco; print('jax', jax.__version__, jax.devices(), 'mujoco', mujoco.__version__)" | tee -a "$OUT/gpu.txt"
-amp_jax() { python3 -m amp_jax.cli "$@"; }
+RENDER=1
+if ! python3 -c "import mujoco" >> "$LOG" 2>&1; then  # MUJOCO_GL=egl without libEGL fails at import
+  log "import mujoco fails with MUJOCO_GL=egl: going on without rendering"
+  unset MUJOCO_GL
+  RENDER=0
+fi
+(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi") >> "$LOG"
+if ! run python3 -c "import jax, mujoco, amp_jax.cli; print('python', __import__('sys').version.split()[0], 'jax', jax.__version__, jax.devices(), 'mujoco', mujoco.__version__)"; then
+  log "the software does not import: nothing can be measured"
+  exit 1
+fi
+amp_jax() { run python3 -m amp_jax.cli "$@"; }
 
-mode=$1
-shift
-characters=("$@")
-[ ${#characters[@]} -gt 0 ] || characters=(humanoid)
-name=$(IFS=_; echo "${characters[*]}")
+# 2. The case.
+CASE=${1:-$(python3 - <<'EOF'
+import json, pathlib
+for line in pathlib.Path("models/queue.txt").read_text().splitlines():
+    case = line.split("#")[0].strip()
+    report = pathlib.Path(f"models/{case}.eval.json")
+    if case and not (report.is_file() and json.loads(report.read_text()).get("bar", {}).get("passed")):
+        print(case)
+        break
+EOF
+)}
+[ -n "$CASE" ] || { log "every case of models/queue.txt has reached its bar"; exit 0; }
+SETS=(--set "train.matmul_precision=$PRECISION")
+for s in ${AMP_GPU_SET:-}; do SETS+=(--set "$s"); done
+INIT=()
+[ -f "models/$CASE.learner.npz" ] && INIT=(--init_from "models/$CASE.learner.npz")
+log "case $CASE, $NUM_ENVS environments, precision $PRECISION, ${INIT[*]:-a fresh learner}"
 
-case "$mode" in
-  bench)
-    amp_jax bench --character "${characters[@]}" --num_envs 1024 4096 8192 --repeats 5 \
-      --json "$OUT/bench_jax_$name.json" 2>&1 | tee "$OUT/bench_jax_$name.log"
-    ;;
-  warp)
-    mkdir -p /tmp/warp-whl
-    cat /tmp/warp-parts/part-* | tar -C /tmp/warp-whl -xf -
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site /tmp/warp-whl/*.whl
-    amp_jax bench --backend warp --character "${characters[@]}" --num_envs 1024 4096 8192 --repeats 5 \
-      --json "$OUT/bench_warp_$name.json" 2>&1 | tee "$OUT/bench_warp_$name.log"
-    # one step against MuJoCo per solver budget, on the GPU's kernels (BENCHMARKS.md, "MuJoCo Warp")
-    python3 scripts/warp_fidelity.py step "${characters[0]}" 256 2>&1 | tee "$OUT/warp_fidelity.log"
-    ;;
-  train)  # train [CASE]: at most 8 files come back from $OUT, so the run itself stays in /tmp
-    case_name=${1:-amp_humanoid}
-    seconds=${TRAIN_SECONDS:-360}  # + eval, render compiles: within one 10-minute call
-    run=/tmp/$case_name
-    timeout --signal=TERM "$seconds" python3 -m amp_jax.cli train "$case_name" --out_dir "$run" \
-      --set train.eval_every=25 2>&1 | tail -n 400 > "$OUT/train.log" || true  # SIGTERM saves a checkpoint
-    amp_jax eval --model_file "$run" --test_episodes 64 --out "$OUT/eval.json"
-    amp_jax plot "$run" --out /tmp/plots
-    cp /tmp/plots/learning_curves.png "$run/metrics.jsonl" "$OUT/"
-    amp_jax render --model_file "$run" --out "$OUT/policy.gif" --num_episodes 1 --show_reference
-    ;;
-esac
+# 3. Bench: the raw physics and the whole training step of the case at NUM_ENVS environments.
+amp_jax bench --case "$CASE" --num_envs "$NUM_ENVS" --repeats "$REPEATS" --json "$OUT/bench.json" "${SETS[@]}"
+
+# 4. Train until the deadline, in a fresh run directory.
+RUN=$(mktemp -d /tmp/amp-jax-run.XXXXXX)/"$CASE"
+limit=$(( $(left) - RESERVE ))
+if [ "$limit" -gt 10 ]; then
+  log "training for at most $limit s in $RUN"
+  amp_jax train "$CASE" --out_dir "$RUN" --num_envs "$NUM_ENVS" --time_limit "$limit" "${INIT[@]}" "${SETS[@]}" \
+    --set train.test_episodes=0 --set train.video_every=0 --set train.eval_every=20
+else
+  log "no time left to train ($limit s)"
+fi
+[ -f "$RUN/metrics.jsonl" ] && cp "$RUN/metrics.jsonl" "$OUT/"
+
+# 5. What a user wants to see, and what the next session continues from.
+if [ -d "$RUN/checkpoints" ]; then
+  amp_jax export "$RUN" --out "$OUT/policy.npz"
+  amp_jax export "$RUN" --format learner --out "$OUT/learner.npz"
+  amp_jax eval --model_file "$RUN" --test_episodes "$EVAL_EPISODES" --out "$RUN/eval/report.json" &&
+    cp "$RUN/eval/report.json" "$OUT/eval.json" && cat "$RUN/eval/report.md" >> "$LOG"
+  amp_jax plot "$RUN" --out "$RUN/plots" && cp "$RUN/plots/learning_curves.png" "$OUT/"
+  if [ "$RENDER" = 1 ] && [ "$(left)" -gt 20 ]; then
+    amp_jax render --model_file "$RUN" --out "$OUT/policy.gif" --seconds "$GIF_SECONDS" --show_reference \
+      --width 480 --height 360
+  fi
+fi
+log "done: $(ls "$OUT" | tr '\n' ' ')"

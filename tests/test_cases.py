@@ -66,11 +66,11 @@ def test_case_trains_checkpoints_and_tests(case, tmp_path):
         assert {"mean_steering_velocity_error", "mean_steering_facing_error"} <= set(report["task"])
 
 
-REPORT_FIELDS = {"episodes": int, "num_envs": int, "seed": int, "mean_episode_length": float, "episode_steps": int,
+REPORT_FIELDS = {"bar": dict, "episodes": int, "num_envs": int, "seed": int, "mean_episode_length": float, "episode_steps": int,
                  "fall_rate": float, "mean_style_reward": float, "motion_matching": dict, "kick": (dict, type(None)),
                  "task": (dict, type(None))}
-MATCHING_FIELDS = {"stay": float, "cover": float, "near": float, "policy_frames": int, "reference_frames": int,
-                   "spread": dict}
+MATCHING_FIELDS = {"stay": float, "cover": float, "clip_frame_step": float, "near": float, "policy_frames": int,
+                   "reference_frames": int, "spread": dict}
 KICK_FIELDS = {"foot": str, "clip_peak_height": float, "clip_spin": float, "peak_height_mean": (float, type(None)),
                "spin_mean": (float, type(None)), "kick_rate": float, "kick_fraction": float}
 
@@ -87,6 +87,9 @@ def check_report_schema(report, env):
     assert 0.0 <= report["fall_rate"] <= 1.0 and report["episode_steps"] == env.episode_steps
     mm = report["motion_matching"]
     assert mm["stay"] >= 0.0 and 0.0 <= mm["cover"] <= 1.0 and mm["policy_frames"] >= report["episodes"]
+    bar = report["bar"]
+    assert bar["passed"] == all(m["passed"] for m in bar["measures"].values())
+    assert {"fall_rate", "mm_stay", "mm_cover"} <= set(bar["measures"])
 
 
 def test_the_cases_of_a_character_share_its_physics_settings():

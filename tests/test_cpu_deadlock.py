@@ -1,11 +1,12 @@
-"""Regression test for a CPU deadlock in jax/jaxlib 0.10.2.
+"""Watchdog for a CPU deadlock of jax/jaxlib 0.10.x, the reason for the jax >= 0.11.2 pin.
 
-Why this exists: with jax/jaxlib 0.10.2 on the CPU backend, running a jitted, vmapped `mjx.step` of
-the humanoid at a moderate batch size could hang forever inside `block_until_ready` (the process
-sits idle, no error, no progress). amp-jax runs exactly this computation in its CPU training and
-evaluation paths, so a hang there freezes training silently. The repro runs in a subprocess with a
-timeout, so a regression fails this test instead of freezing the whole test session; keep it when
-upgrading jax, and if it starts timing out, pin jax/jaxlib away from the affected version.
+Why this exists: with jax/jaxlib 0.10.2 on the CPU backend, a jitted, vmapped `mjx.step` of the humanoid at
+batch >= 64 could hang forever inside `block_until_ready` (the process sits idle, no error, no progress): 12
+hangs in about 1,000 steps on our 2-core machines, so a 5-step check caught it only 1 run in 9. 0.11.2 (also
+the GPU image's version) did not hang in 20,000 steps at batch 64 and 256. amp-jax runs exactly this
+computation in its CPU training and evaluation paths, so a hang there freezes training silently. This test
+runs a few hundred steps in a subprocess with a timeout, so a regression fails it instead of freezing the
+whole test session; keep it when changing jax, and pin away from a version that makes it time out.
 """
 
 import os
@@ -17,7 +18,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT_S = 240
 BATCH = 64
-CALLS = 5
+CALLS = 300  # at 0.10.2's rate of about one hang per 85 steps, 300 steps hang 97 runs in 100
 
 SCRIPT = textwrap.dedent(f"""
     import jax, jax.numpy as jnp, numpy as np
@@ -42,10 +43,11 @@ SCRIPT = textwrap.dedent(f"""
     for i in range({CALLS}):
         data = step(model, data)
         jax.block_until_ready(data)
-        print("call", i, "ok", flush=True)
+        if (i + 1) % 50 == 0:
+            print("call", i + 1, "ok", flush=True)
     assert data.qpos.shape == ({BATCH}, ch.mj_model.nq)
     assert bool(jnp.all(jnp.isfinite(data.qpos)))
-    assert abs(float(data.time[0]) - {CALLS} * ch.mj_model.opt.timestep) < 1e-6
+    assert abs(float(data.time[0]) - {CALLS} * ch.mj_model.opt.timestep) < 1e-4  # float32 sums
     print("DONE", flush=True)
 """)
 
@@ -63,5 +65,5 @@ def test_jit_vmap_mjx_step_does_not_deadlock_on_cpu():
                              f"output so far:\n{out}") from None
     assert proc.returncode == 0, f"subprocess failed (rc={proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}"
     assert [line for line in proc.stdout.splitlines() if line.startswith("call ")] == [
-        f"call {i} ok" for i in range(CALLS)]
+        f"call {i} ok" for i in range(50, CALLS + 1, 50)]
     assert "DONE" in proc.stdout

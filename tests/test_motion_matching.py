@@ -192,3 +192,24 @@ def test_spin_is_the_largest_heading_range_in_a_window():
     assert spin == pytest.approx(2.5)  # frames 1..3: 0.5 -> 3.0
     _, spin = eval_report.spin_kick_measures(height, heading, window=7)
     assert spin == pytest.approx(2 * np.pi - 3.0)  # 0 -> -3.0 + 2 pi
+
+
+# -- the bar ---------------------------------------------------------------------------------------
+def test_the_replayed_clip_reaches_the_bar_and_standing_still_does_not(spinkick):
+    """The bar (eval_report.bar_report) of the clip replayed for three cycles: on the data, covering it,
+    kicking like it; standing still in its first pose: on the data, but covering little and not kicking."""
+    layout, motions, reference = spinkick.layout, spinkick.motions, spinkick.reference
+    step = motion_matching.control_step_distance(layout, motions, DT, reference)
+    assert 0.15 < step < 0.35  # the module docstring's "about 0.25 in the fast spinkick"
+    length = float(motions.clip_length[0])
+    no_falls = {"fall_rate": 0.0}
+    for times, reached in ((np.arange(0.0, 3 * length, DT), True), (np.zeros(3 * int(length / DT)), False)):
+        s = _replay(motions, times)
+        mm = motion_matching.matching_scores(reference, _features(layout, s))
+        kick = eval_report.kick_report(spinkick.env, _rollouts(_qpos(layout, s)))
+        bar = eval_report.bar_report(no_falls, mm, step, kick)
+        assert bar["passed"] == reached, bar
+        assert bar["measures"]["mm_stay"]["passed"]  # both stay on the data
+        assert bar["measures"]["kick_spin_mean"]["passed"] == reached
+    falling = eval_report.bar_report({"fall_rate": 0.06}, {"stay": 0.0, "cover": 1.0}, step, None)
+    assert not falling["passed"] and [k for k, m in falling["measures"].items() if not m["passed"]] == ["fall_rate"]
