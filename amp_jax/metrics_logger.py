@@ -4,6 +4,7 @@ videos, with the run config)."""
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import os
@@ -18,14 +19,18 @@ CONSOLE_KEYS = ("disc_reward_mean", "task_reward_mean", "mm_stay", "mm_cover", "
                 "disc_demo_acc", "actor_loss", "critic_loss", "train_episode_length")
 
 
-def eta_seconds(max_samples: float, samples: float, first: tuple[float, float], now: float,
-                samples_per_s: float) -> float:
-    """Seconds until max_samples at the mean rate since the first logged iteration first = (time,
-    samples) of this process (so compilation and a resumed run's earlier samples do not count), or at
-    samples_per_s while there is only one iteration."""
-    t0, s0 = first
-    rate = (samples - s0) / (now - t0) if samples > s0 and now > t0 else samples_per_s
-    return max(max_samples - samples, 0.0) / max(rate, 1e-9)
+RATE_WINDOW = 20  # iterations whose median rate gives the ETA
+
+
+def eta_seconds(max_samples: float, recent: list[tuple[float, float]]) -> float | None:
+    """Seconds until max_samples at the median rate between the recent logged iterations of this process
+    (recent: their (time, samples), oldest first), or None before there are two. The median ignores the
+    odd slow iteration (a checkpoint, a probe compiling) and the first, which holds the compile."""
+    rates = sorted((s1 - s0) / (t1 - t0) for (t0, s0), (t1, s1) in zip(recent, recent[1:]) if t1 > t0 and s1 > s0)
+    if not rates:
+        return None
+    rate = 0.5 * (rates[(len(rates) - 1) // 2] + rates[len(rates) // 2])
+    return max(max_samples - recent[-1][1], 0.0) / rate
 
 
 def _clock(seconds: float) -> str:
@@ -35,7 +40,7 @@ def _clock(seconds: float) -> str:
 
 def progress_line(row: dict, eta: float | None) -> str:
     """The console line of one iteration: iteration, samples, samples/s, ETA, then CONSOLE_KEYS."""
-    parts = [f"it {row['iteration']:6d}", f"samples {row['samples']:.4g}", f"{row['samples_per_s']:.0f} samples/s"]
+    parts = [f"it {row['iteration']:6d}", f"samples {row['samples']:,.0f}", f"{row['samples_per_s']:,.0f} samples/s"]
     if eta is not None:
         parts.append(f"eta {_clock(eta)}")
     parts += [f"{k} {row[k]:.4g}" for k in CONSOLE_KEYS if k in row]
@@ -69,7 +74,7 @@ class MetricsLogger:
         self.wandb = start_wandb(run_dir, wandb_config) if wandb_config is not None else None
         self.jsonl = open(run_dir / "metrics.jsonl", "a")
         self.max_samples = max_samples
-        self.first = None  # (time, samples) of the first logged iteration
+        self.recent = collections.deque(maxlen=RATE_WINDOW + 1)  # (time, samples) of the last logged iterations
         self.writer = None
         if tensorboard:
             from tensorboardX import SummaryWriter
@@ -78,8 +83,7 @@ class MetricsLogger:
 
     def log(self, row: dict) -> None:
         """row holds iteration, samples, samples_per_s and float metrics."""
-        now = time.time()
-        self.first = self.first or (now, row["samples"])
+        self.recent.append((time.time(), row["samples"]))
         self.jsonl.write(json.dumps(row) + "\n")
         self.jsonl.flush()
         scalars = {k: v for k, v in row.items() if k not in ("iteration", "samples") and isinstance(v, (int, float))}
@@ -89,9 +93,7 @@ class MetricsLogger:
             self.writer.flush()
         if self.wandb is not None:
             self.wandb.log({**scalars, "iteration": row["iteration"]}, step=int(row["samples"]))
-        eta = None
-        if self.max_samples:
-            eta = eta_seconds(self.max_samples, row["samples"], self.first, now, row["samples_per_s"])
+        eta = eta_seconds(self.max_samples, list(self.recent)) if self.max_samples else None
         print(progress_line(row, eta), file=sys.stdout, flush=True)
 
     def video(self, tag: str, frames, samples: float, fps: float) -> None:

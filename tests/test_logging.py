@@ -22,12 +22,12 @@ ROWS = [
 ]
 
 
-def test_eta_uses_the_rate_since_the_first_logged_iteration():
-    # 200 samples in 10 s since the first row: 20 samples/s, 700 samples left.
-    assert eta_seconds(1000, 300.0, first=(10.0, 100.0), now=20.0, samples_per_s=1.0) == pytest.approx(35.0)
-    # Only one row so far: that iteration's own rate.
-    assert eta_seconds(1000, 100.0, first=(10.0, 100.0), now=10.0, samples_per_s=50.0) == pytest.approx(18.0)
-    assert eta_seconds(1000, 1200.0, first=(0.0, 0.0), now=1.0, samples_per_s=50.0) == 0.0
+def test_eta_uses_the_median_rate_of_the_recent_iterations():
+    # Intervals of 16 samples in 2, 2, 10 (a checkpoint) and 2 s: median rate 8 samples/s, 100 - 64 left.
+    recent = [(0.0, 0.0), (2.0, 16.0), (4.0, 32.0), (14.0, 48.0), (16.0, 64.0)]
+    assert eta_seconds(100, recent) == pytest.approx(4.5)
+    assert eta_seconds(100, recent[:1]) is None  # one row: its rate holds the compile, no ETA yet
+    assert eta_seconds(50, recent) == 0.0
 
 
 def test_progress_line_shows_samples_rate_eta_and_key_metrics_in_order():
@@ -37,6 +37,8 @@ def test_progress_line_shows_samples_rate_eta_and_key_metrics_in_order():
         "it      3 | samples 48 | 24 samples/s | eta 1:02:05 | disc_reward_mean 0.5 | actor_loss -1 | "
         "train_episode_length 12.5")
     assert progress_line(row, eta=None).startswith("it      3 | samples 48 | 24 samples/s | disc_reward_mean")
+    big = {**row, "samples": 12_582_912.0, "samples_per_s": 41_234.6}  # never scientific notation
+    assert progress_line(big, eta=None).startswith("it      3 | samples 12,582,912 | 41,235 samples/s |")
 
 
 def _tb_scalars(folder):
@@ -70,8 +72,8 @@ def test_rows_go_to_jsonl_tensorboard_and_the_console(tmp_path, monkeypatch, cap
     assert scalars["samples_per_s"] == [(16, 8.0), (32, 16.0)]
     assert "iteration" not in scalars and "samples" not in scalars
     out = capsys.readouterr().out.splitlines()
-    # First row: 48 samples left at its own 8 samples/s; second: 32 left at (32 - 16) / 2 s.
-    assert out[0].startswith("it      1 | samples 16 | 8 samples/s | eta 0:00:06 | disc_reward_mean 0.25")
+    # First row: no ETA yet; second: 32 left at (32 - 16) / 2 s.
+    assert out[0].startswith("it      1 | samples 16 | 8 samples/s | disc_reward_mean 0.25")
     assert out[1].startswith("it      2 | samples 32 | 16 samples/s | eta 0:00:04 | disc_reward_mean 0.375")
 
 
