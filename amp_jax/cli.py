@@ -184,7 +184,7 @@ def _configure_jax() -> None:
         cache = str(Path.home() / ".cache" / "amp-jax" / "xla")
     if cache:
         jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def _overrides(args) -> dict:
