@@ -173,18 +173,15 @@ def _mimickit_argv(argv: list[str]) -> list[str]:
 
 
 def _configure_jax() -> None:
-    """Persistent compilation cache on accelerators (or wherever AMP_JAX_CACHE names a folder).
-
-    Off by default on CPU: XLA:CPU warns that cached executables may not match the host's features.
-    """
+    """The persistent compilation cache (AMP_JAX_CACHE, default ~/.cache/amp-jax/xla), so that a second
+    test, eval or render of a run, a resumed run, or training after `bench` of the same case load their
+    compiled programs instead of compiling them again (on the CPU about 4x faster: BENCHMARKS.md). Every
+    program is cached, however short its compile: the many small ones add up."""
     import jax
 
-    cache = os.environ.get("AMP_JAX_CACHE")
-    if cache is None and jax.default_backend() != "cpu":
-        cache = str(Path.home() / ".cache" / "amp-jax" / "xla")
-    if cache:
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    cache = os.environ.get("AMP_JAX_CACHE") or str(Path.home() / ".cache" / "amp-jax" / "xla")
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def _overrides(args) -> dict:
