@@ -31,9 +31,21 @@ def check_backend(impl: str) -> None:
                          f"{jax.default_backend()}")
 
 
+def set_matmul_precision(precision: str) -> None:
+    """Set JAX's default float32 matmul precision (train.matmul_precision) for everything compiled after.
+
+    "highest" is the default because TF32 matmuls inside MJX's constraint solver (Ampere and Hopper GPUs
+    use TF32 at "default") are a known cause of MJX training failures; CPUs compute float32 either way.
+    """
+    import jax
+
+    jax.config.update("jax_default_matmul_precision", precision)
+
+
 def build_env(cfg: Config) -> AmpEnv:
     e = cfg.env
     check_backend(e.physics.impl)
+    set_matmul_precision(cfg.train.matmul_precision)
     character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics,
                                e.zero_center_action)
     clips, weights, _ = load_motion_set(resolve_path(e.motion_file), character.layout.num_dof)

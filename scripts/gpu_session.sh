@@ -70,13 +70,13 @@ if [ -d .whl ]; then
 else
   export PYTHONPATH=$PWD
 fi
-# float32 matmuls in full precision, as the README's GPU training line (JAX_DEFAULT_MATMUL_PRECISION=default
-# lets Hopper use TF32: run `bench humanoid` both ways to see what the networks' precision costs).
-export JAX_DEFAULT_MATMUL_PRECISION=${JAX_DEFAULT_MATMUL_PRECISION:-highest}
+# float32 matmuls in full precision (train.matmul_precision, default highest); PRECISION=default lets Hopper
+# use TF32: run `bench humanoid` both ways to see what the networks' precision costs.
+PRECISION=${PRECISION:-highest}
 export MUJOCO_GL=egl XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 export AMP_JAX_CACHE=${AMP_JAX_CACHE:-/tmp/amp-jax-xla}
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
-echo "JAX_DEFAULT_MATMUL_PRECISION=$JAX_DEFAULT_MATMUL_PRECISION" | tee -a "$OUT/gpu.txt"
+echo "train.matmul_precision=$PRECISION" | tee -a "$OUT/gpu.txt"
 python3 -c "import jax, mujoco; print('jax', jax.__version__, jax.devices(), 'mujoco', mujoco.__version__)" | tee -a "$OUT/gpu.txt"
 amp_jax() { python3 -m amp_jax.cli "$@"; }
 
@@ -89,14 +89,14 @@ name=$(IFS=_; echo "${characters[*]}")
 case "$mode" in
   bench)
     amp_jax bench --character "${characters[@]}" --num_envs 1024 4096 8192 --repeats 5 \
-      --json "$OUT/bench_jax_$name.json" 2>&1 | tee "$OUT/bench_jax_$name.log"
+      --set train.matmul_precision="$PRECISION" --json "$OUT/bench_jax_$name.json" 2>&1 | tee "$OUT/bench_jax_$name.log"
     ;;
   warp)
     mkdir -p /tmp/warp-whl
     cat /tmp/warp-parts/part-* | tar -C /tmp/warp-whl -xf -
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site /tmp/warp-whl/*.whl
     amp_jax bench --backend warp --character "${characters[@]}" --num_envs 1024 4096 8192 --repeats 5 \
-      --json "$OUT/bench_warp_$name.json" 2>&1 | tee "$OUT/bench_warp_$name.log"
+      --set train.matmul_precision="$PRECISION" --json "$OUT/bench_warp_$name.json" 2>&1 | tee "$OUT/bench_warp_$name.log"
     # one step against MuJoCo per solver budget, on the GPU's kernels (BENCHMARKS.md, "MuJoCo Warp")
     python3 scripts/warp_fidelity.py step "${characters[0]}" 256 2>&1 | tee "$OUT/warp_fidelity.log"
     ;;
@@ -105,7 +105,7 @@ case "$mode" in
     seconds=${TRAIN_SECONDS:-360}  # + eval, render compiles: within one 10-minute call
     run=/tmp/$case_name
     timeout --signal=TERM "$seconds" python3 -m amp_jax.cli train "$case_name" --out_dir "$run" \
-      --set train.eval_every=25 2>&1 | tail -n 400 > "$OUT/train.log" || true  # SIGTERM saves a checkpoint
+      --set train.eval_every=25 --set train.matmul_precision="$PRECISION" 2>&1 | tail -n 400 > "$OUT/train.log" || true  # SIGTERM saves a checkpoint
     amp_jax eval --model_file "$run" --test_episodes 64 --out "$OUT/eval.json"
     amp_jax plot "$run" --out /tmp/plots
     cp /tmp/plots/learning_curves.png "$run/metrics.jsonl" "$OUT/"
