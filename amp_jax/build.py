@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from amp_jax import checkpoint
+from amp_jax import learner_state
 from amp_jax.character import load_character
 from amp_jax.config import Config, resolve_path
 from amp_jax.env import AmpEnv
 from amp_jax.errors import InputError
 from amp_jax.motion import load_motion_set
 from amp_jax.motion_library import build_motion_library
-from amp_jax.train_step import Learner, TrainState, init_train_state, make_learner
+from amp_jax.train_step import Learner, make_learner
 
 
 def check_backend(impl: str) -> None:
@@ -57,9 +57,12 @@ def build(cfg: Config) -> tuple[AmpEnv, Learner]:
     return env, make_learner(cfg.agent, env, cfg.train.num_envs)
 
 
-def load_trained(run_dir: str | Path) -> tuple[Config, AmpEnv, Learner, int, TrainState]:
-    """A run directory's config, environment and learner, and its newest checkpoint (step, state)."""
-    cfg = checkpoint.load_run_config(run_dir)
+def load_trained(model_file: str | Path) -> tuple[Config, AmpEnv, Learner, int, learner_state.Policy]:
+    """The config, environment, learner, iteration and policy (actor, discriminator and their
+    normalisers: what test, eval and render need) of a run directory's newest readable checkpoint, a
+    learner state or an exported policy .npz (amp_jax.learner_state)."""
+    cfg = learner_state.read_config(model_file)
     env, learner = build(cfg)
-    step, state = checkpoint.restore(checkpoint.manager(run_dir), init_train_state(learner, env, cfg.train.seed))
-    return cfg, env, learner, step, state
+    shapes = learner_state.policy_shapes(learner, env)
+    saved = learner_state.read(model_file, shapes)
+    return cfg, env, learner, saved.iteration, learner_state.fill(shapes, saved, model_file)
