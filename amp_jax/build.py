@@ -61,8 +61,11 @@ def load_trained(model_file: str | Path) -> tuple[Config, AmpEnv, Learner, int, 
     """The config, environment, learner, iteration and policy (actor, discriminator and their
     normalisers: what test, eval and render need) of a run directory's newest readable checkpoint, a
     learner state or an exported policy .npz (amp_jax.learner_state)."""
+    import jax
+
     cfg = learner_state.read_config(model_file)
     env, learner = build(cfg)
     shapes = learner_state.policy_shapes(learner, env)
     saved = learner_state.read(model_file, shapes)
-    return cfg, env, learner, saved.iteration, learner_state.fill(shapes, saved, model_file)
+    policy = jax.device_put(learner_state.fill(shapes, saved, model_file), jax.devices()[0])  # as a train state's
+    return cfg, env, learner, saved.iteration, policy

@@ -79,7 +79,7 @@ def export(source: str | Path, out: str | Path, fmt: str = "npz") -> list[Path]:
     if fmt not in FORMATS:
         raise InputError(f"export: --format must be one of {list(FORMATS)}, got {fmt!r}")
     if fmt != "learner" and out.suffix != f".{fmt}":
-        raise InputError(f"export: --out {out}: a {fmt} export is a .{fmt} file")
+        raise InputError(f"export: --out {out}: --format {fmt} writes a .{fmt} file")
     if fmt == "learner":
         if learner_state.kind_of(source) == "policy":
             raise InputError(f"{source}: an exported policy holds no critic, optimiser states or counters; export "

@@ -53,6 +53,11 @@ class Policy:
     disc_norm: Normalizer
 
 
+def policy_of(state) -> Policy:
+    """The Policy of a TrainState (or a Policy): rollouts compiled for it serve both."""
+    return Policy(state.actor_params, state.obs_norm, state.disc_params, state.disc_norm)
+
+
 def policy_shapes(learner, env) -> Policy:
     """A Policy of ShapeDtypeStructs for a learner and environment (nothing is computed)."""
     def init():
