@@ -39,7 +39,7 @@ POLICY_FIELDS = ("actor_params", "obs_norm", "disc_params", "disc_norm")
 LEARNER_FORMAT = "amp-jax learner state 1"
 POLICY_FORMAT = "amp-jax policy 1"
 META_FILE = "learner_state.yaml"
-PART_BYTES = 12 * 2**20
+PART_BYTES = 15 * 2**20  # under the 16 MiB per file that a GPU session returns
 
 
 @struct.dataclass
@@ -220,14 +220,12 @@ def save(path: str | Path, cfg: Config, learner_leaves: dict[str, np.ndarray]) -
     path.mkdir(parents=True, exist_ok=True)
     for old in path.glob("part-*.npz"):
         old.unlink()
-    parts, current, size = [], {}, 0
-    for name, value in learner_leaves.items():
-        if current and size + value.nbytes > PART_BYTES:
-            parts.append(current)
-            current, size = {}, 0
-        current[name] = value
-        size += value.nbytes
-    parts.append(current)
+    parts = []  # first fit, largest leaves first
+    for name, value in sorted(learner_leaves.items(), key=lambda item: -item[1].nbytes):
+        part = next((p for p in parts if sum(v.nbytes for v in p.values()) + value.nbytes <= PART_BYTES), None)
+        if part is None:
+            parts.append(part := {})
+        part[name] = value
     files = []
     for i, part in enumerate(parts):
         files.append(path / f"part-{i:03d}.npz")
