@@ -43,6 +43,7 @@ class BenchResult:
     num_envs: int
     backend: str
     device: str
+    matmul_precision: str  # train.matmul_precision
     physics_steps_per_s: float  # control steps (each `substeps` physics steps) per second
     physics_compile_s: float
     # The training step (None with physics_only):
@@ -99,7 +100,8 @@ def bench_case(case: str, num_envs: int, repeats: int = 5, backend: str = "jax",
     physics_fn, physics_compile = compile_timed(jax.jit(physics_rollout(env, steps, targets)), state.env_state.data)
     physics_rate = median_rate(physics_fn, state.env_state.data, steps * num_envs, repeats)
     result = dict(character=character, case=cfg.case, num_envs=num_envs, backend=backend,
-                  device=jax.devices()[0].device_kind, physics_steps_per_s=round(physics_rate, 1),
+                  device=jax.devices()[0].device_kind, matmul_precision=cfg.train.matmul_precision,
+                  physics_steps_per_s=round(physics_rate, 1),
                   physics_compile_s=round(physics_compile, 1))
     if physics_only:
         return BenchResult(**result, train_steps_per_s=None, ratio=None, train_compile_s=None,
@@ -121,15 +123,16 @@ def bench_case(case: str, num_envs: int, repeats: int = 5, backend: str = "jax",
 def table(results: list[BenchResult]) -> str:
     """A Markdown table of results."""
     head = ("| character | envs | backend | physics (control steps/s) | training step (env steps/s) | ratio "
-            "| compile physics / step (s) | step memory (MB) | peak device memory (MB) |")
-    rows = [head, "|" + "---|" * 9]
+            "| compile physics / step (s) | step memory (MB) | peak device memory (MB) | matmul precision |")
+    rows = [head, "|" + "---|" * 10]
     def fmt(x, spec=",.0f"):
         return "n/a" if x is None else format(x, spec)
 
     for r in results:
         rows.append(f"| {r.character} | {r.num_envs} | {r.backend} | {r.physics_steps_per_s:,.0f} "
                     f"| {fmt(r.train_steps_per_s)} | {fmt(r.ratio, '.2f')} | {r.physics_compile_s:.1f} / "
-                    f"{fmt(r.train_compile_s, '.1f')} | {fmt(r.train_step_memory_mb)} | {fmt(r.peak_device_memory_mb)} |")
+                    f"{fmt(r.train_compile_s, '.1f')} | {fmt(r.train_step_memory_mb)} | {fmt(r.peak_device_memory_mb)} "
+                    f"| {r.matmul_precision} |")
     return "\n".join(rows)
 
 

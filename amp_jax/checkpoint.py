@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 import yaml
 
@@ -79,6 +80,27 @@ def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
         except Exception as e:  # a corrupt or truncated step: try the one before
             errors.append(f"step {s}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     raise InputError(f"{mgr.directory}: no readable checkpoint ({'; '.join(errors)})")
+
+
+def restore_leaves(run_dir: str | Path, keys: list[str]) -> tuple[int, dict]:
+    """(step, {key: numpy array}) of the leaves named by `keys` (Orbax keys, as `save` writes them) in
+    the newest readable checkpoint of a run, reading nothing else (not the replay buffer or environments);
+    keys the checkpoint lacks are left out. Raises InputError if no checkpoint can be read."""
+    directory = Path(run_dir).absolute() / "checkpoints"
+    mgr = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler()) if directory.is_dir() else None
+    steps = sorted(mgr.all_steps(), reverse=True) if mgr else []
+    if not steps:
+        raise InputError(f"{directory}: no checkpoint found")
+    errors = []
+    for s in steps:
+        try:
+            saved = mgr.item_metadata(s).tree
+            item = {k: jax.ShapeDtypeStruct(saved[k].shape, saved[k].dtype) for k in keys if k in saved}
+            as_numpy = {k: ocp.RestoreArgs(restore_type=np.ndarray) for k in item}
+            return s, mgr.restore(s, args=ocp.args.PyTreeRestore(item, restore_args=as_numpy, partial_restore=True))
+        except Exception as e:  # a corrupt or truncated step: try the one before
+            errors.append(f"step {s}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    raise InputError(f"{directory}: no readable checkpoint ({'; '.join(errors)})")
 
 
 def set_aside_newer(mgr: ocp.CheckpointManager, step: int) -> list[Path]:

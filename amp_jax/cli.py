@@ -42,13 +42,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--time_limit", type=float, metavar="SECONDS",
                        help="stop, saving a checkpoint, at the last iteration that ends within SECONDS of this "
                             "command's start (set-up and compiling included)")
+    train.add_argument("--init_from", metavar="PATH",
+                       help="start from a saved learner: a run directory, a learner state (export --format learner) "
+                            "or an exported policy .npz (actor and discriminator only); fresh replay buffer and "
+                            "environments")
     train.add_argument("--devices", type=int, help="devices to split the environments over (default: all visible)")
     train.add_argument("--distributed", action="store_true",
                        help="multi-host: call jax.distributed.initialize() first (one process per host)")
     _common(train)
 
     test = sub.add_parser("test", help="test a trained run with deterministic actions")
-    test.add_argument("--model_file", required=True, help="run directory of a trained model")
+    test.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
     test.add_argument("--test_episodes", type=int, default=32)
     _common(test)
 
@@ -56,13 +60,13 @@ def _parser() -> argparse.ArgumentParser:
                                 description="Deterministic rollouts: episode length, falls, style reward, "
                                             "motion matching, the spinkick's kick, task measures. Writes JSON "
                                             "and a Markdown summary beside it.")
-    evaluation.add_argument("--model_file", required=True, help="run directory of a trained model")
+    evaluation.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
     evaluation.add_argument("--test_episodes", type=int, default=32)
     evaluation.add_argument("--out", help="report JSON (default: RUN_DIR/eval/report.json)")
     _common(evaluation)
 
     render = sub.add_parser("render", help="render a deterministic policy rollout to mp4")
-    render.add_argument("--model_file", required=True, help="run directory of a trained model")
+    render.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
     render.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
     render.add_argument("--seconds", type=float, help="video length (default: --num_episodes episodes)")
     render.add_argument("--num_episodes", type=int, default=1,
@@ -131,8 +135,20 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     bench.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    export = sub.add_parser("export", help="write a trained policy (.npz, ONNX) or a run's learner state",
+                            description="Formats: amp_jax/export.py.")
+    export.add_argument("model", help="run directory (or an exported policy / learner state)")
+    export.add_argument("--out", required=True, help="policy.npz, policy.onnx, or a folder for --format learner")
+    export.add_argument("--format", default="npz", choices=["npz", "onnx", "learner"],
+                        help="npz: actor, discriminator, normalisers, log_std, config; onnx: the deterministic "
+                             "policy; learner: networks, optimiser states, normalisers, counters (train --init_from)")
+    export.add_argument("--debug", action="store_true", help="show tracebacks")
+
     sub.add_parser("cases", help="list the cases")
     return parser
+
+
+MODEL_FILE_HELP = "run directory of a trained model, or an exported policy .npz (amp-jax export)"
 
 
 def _video_size(p: argparse.ArgumentParser) -> None:
@@ -205,6 +221,9 @@ def _cmd_train(args) -> None:
         raise InputError(f"--time_limit: must be positive, got {args.time_limit:g}")
     if not source:
         raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE")
+    if args.init_from and args.resume:
+        raise InputError("train: --init_from starts a new run from a saved learner, --resume continues --out_dir: "
+                         "give one")
     overrides = _overrides(args)
     if args.max_samples is not None:
         overrides["train.max_samples"] = args.max_samples
@@ -222,7 +241,7 @@ def _cmd_train(args) -> None:
     print(f"training {cfg.case} in {run_dir} with {cfg.train.num_envs} environments", flush=True)
     deadline = None if args.time_limit is None else started + args.time_limit
     train(cfg, run_dir, resume=args.resume, max_iterations=args.max_iterations, wandb=args.logger == "wandb",
-          deadline=deadline)
+          init_from=args.init_from, deadline=deadline)
     print(f"checkpoints in {run_dir / 'checkpoints'}", flush=True)
 
 
@@ -242,7 +261,14 @@ def _cmd_test(args) -> None:
     print(f"Mean Style Reward: {stats['mean_style_reward']:.4f}")
     print(f"Episodes: {stats['episodes']}")
     if args.visualize.lower() == "true":
-        _visualize(env, learner, state, run_dir, args.seed or 0)
+        _visualize(env, learner, state, _output_folder(run_dir), args.seed or 0)
+
+
+def _output_folder(model_file) -> Path:
+    """Where test and eval write by default: the run directory, or for an exported file a folder beside
+    it named after it (policy.npz: policy/)."""
+    path = Path(model_file)
+    return path if path.is_dir() else path.with_suffix("")
 
 
 def _cmd_eval(args) -> None:
@@ -252,7 +278,7 @@ def _cmd_eval(args) -> None:
         raise InputError("eval: --test_episodes and --num_envs must be >= 1")
     _configure_jax()
     report = eval_report.evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0)
-    out = Path(args.out) if args.out else Path(args.model_file) / "eval" / "report.json"
+    out = Path(args.out) if args.out else _output_folder(args.model_file) / "eval" / "report.json"
     md, summary = eval_report.write_report(report, out)
     print(summary)
     print(f"wrote {out} and {md}")
@@ -386,6 +412,13 @@ def _cmd_bench(args) -> None:
         print(f"wrote {args.json}")
 
 
+def _cmd_export(args) -> None:
+    from amp_jax.export import export
+
+    for path in export(args.model, args.out, args.format):
+        print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
+
+
 def _cmd_cases(args) -> None:
     import yaml
 
@@ -406,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         {"train": _cmd_train, "test": _cmd_test, "eval": _cmd_eval, "render": _cmd_render, "view-motion": _cmd_view_motion,
          "retarget": _cmd_retarget, "inspect": _cmd_inspect, "import": _cmd_import, "bench": _cmd_bench, "plot": _cmd_plot,
-         "cases": _cmd_cases}[args.command](args)
+         "export": _cmd_export, "cases": _cmd_cases}[args.command](args)
         return 0
     except (InputError, FloatingPointError) as e:  # bad input (2); training diverged (1, amp_jax.trainer)
         if debug:

@@ -138,6 +138,9 @@ class TrainConfig:
     video_every: int = 0  # render a short policy video to RUN_DIR/videos every this many iterations (0: off)
     eval_every: int = 50  # log the motion-matching score (mm_stay, mm_cover) on a few envs every N iterations (0: off)
     num_devices: int = 0  # devices the environments are split over (0: every visible device)
+    # jax_default_matmul_precision, set by every command that builds from a config (amp_jax.build): "highest" is
+    # full float32; "high" and "default" let Ampere/Hopper GPUs use TF32 (in MJX's solver: known training failures)
+    matmul_precision: Literal["highest", "high", "default"] = "highest"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -149,8 +149,8 @@ def bar_report(stats: dict, mm: dict, frame_step: float, kick: dict | None) -> d
 
 
 def evaluate_run(run_dir: str | Path, test_episodes: int = 32, num_envs: int | None = None, seed: int = 0) -> dict:
-    """The report of a run directory's newest checkpoint (what `amp-jax eval` writes), with its run_dir,
-    case and iteration."""
+    """The report of a run directory's newest checkpoint or an exported policy (what `amp-jax eval`
+    writes), with its run_dir (the path given), case and iteration."""
     cfg, env, learner, step, state = load_trained(run_dir)
     num_envs = num_envs or min(cfg.train.num_envs, test_episodes)
     return {"run_dir": str(run_dir), "case": cfg.case, "iteration": step,

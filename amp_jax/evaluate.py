@@ -13,31 +13,33 @@ import numpy as np
 
 from amp_jax import discriminator, motion_matching
 from amp_jax.env import FAIL, NULL, AmpEnv
+from amp_jax.learner_state import policy_of
 from amp_jax.train_step import Learner, TrainState
 
 
 def make_test_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
-    """Jitted (state, key) -> per-step outputs [T, E]: qpos [T, E, nq] of the pose each step started
+    """(train state or Policy, key) -> per-step outputs [T, E]: qpos [T, E, nq] of the pose each step started
     from (the frame the policy acted on), done flags, style rewards, task rewards, task metrics and
     target changes of deterministic (mean-action) rollouts."""
     cfg = learner.cfg
     vstep = jax.vmap(env.step)
 
-    def run(state: TrainState, key):
+    def run(policy, key):
         env_state = env.reset_batch(jax.random.split(key, num_envs))
 
         def one_step(env_state, _):
             qpos = env_state.data.qpos
-            action = learner.policy_mean(state.actor_params, state.obs_norm, env_state.obs)
+            action = learner.policy_mean(policy.actor_params, policy.obs_norm, env_state.obs)
             env_state, out = vstep(env_state, action)
-            logits = learner.disc_logits(state.disc_params, state.disc_norm, out.disc_obs)
+            logits = learner.disc_logits(policy.disc_params, policy.disc_norm, out.disc_obs)
             style = discriminator.style_reward(logits, cfg.disc_loss, cfg.disc_reward_scale)
             return env_state, (qpos, out.done, style, out.reward, out.task_metrics, out.target_changed)
 
         _, per_step = jax.lax.scan(one_step, env_state, None, length=num_steps)
         return per_step
 
-    return jax.jit(run)
+    run = jax.jit(run)
+    return lambda state, key: run(policy_of(state), key)
 
 
 @dataclasses.dataclass(frozen=True)

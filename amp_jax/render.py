@@ -20,6 +20,7 @@ import numpy as np
 
 from amp_jax import kinematics
 from amp_jax.env import NULL
+from amp_jax.learner_state import policy_of
 
 CAMERA_DISTANCE = 5.0
 CAMERA_AZIMUTH = 45.0  # degrees; MimicKit's offset (-3.5, -3.5, 1.0) from the root
@@ -122,7 +123,7 @@ def motion_qpos(layout, library, clip_id: int, fps: float) -> np.ndarray:
 
 
 def make_policy_rollout(learner, env, num_envs: int, num_steps: int):
-    """Jitted (train state, key) -> qpos [T + 1, E, nq], reference qpos [T + 1, E, nq], done [T, E] of
+    """(train state or Policy, key) -> qpos [T + 1, E, nq], reference qpos [T + 1, E, nq], done [T, E] of
     deterministic rollouts. Frame 0 is the reset pose; finished episodes reset (frame t + 1 is then
     the new episode's first pose). The reference is the episode's clip at the episode's time."""
 
@@ -140,11 +141,11 @@ def make_policy_rollout(learner, env, num_envs: int, num_steps: int):
         return jnp.concatenate([qpos0[None], qpos]), jnp.concatenate([ref0[None], ref]), done
 
     @functools.partial(jax.jit, compiler_options=_ROLLOUT_COMPILER_OPTIONS.get(jax.default_backend()))
-    def run(state, key):
-        out = jax.vmap(one_env, in_axes=(None, 0))(state, env.reset_batch(jax.random.split(key, num_envs)))
+    def run(policy, key):
+        out = jax.vmap(one_env, in_axes=(None, 0))(policy, env.reset_batch(jax.random.split(key, num_envs)))
         return tuple(jnp.swapaxes(x, 0, 1) for x in out)
 
-    return run
+    return lambda state, key: run(policy_of(state), key)
 
 
 def episode_frames(done: np.ndarray, num_episodes: int) -> int:

@@ -12,12 +12,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from amp_jax import checkpoint, evaluate, render, sharding
+from amp_jax import checkpoint, evaluate, learner_state, render, sharding
 from amp_jax.build import build
 from amp_jax.config import Config, to_dict
 from amp_jax.errors import InputError
 from amp_jax.metrics_logger import MetricsLogger, require_wandb
-from amp_jax.train_step import init_train_state, make_train_step
+from amp_jax.train_step import TrainState, init_train_state, make_train_step
 
 
 class _StopFlag:
@@ -89,11 +89,12 @@ def _save_before_dying(mgr, iteration: int, state) -> None:
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations: int | None = None,
-          wandb: bool = False, deadline: float | None = None) -> Path:
+          wandb: bool = False, init_from: str | Path | None = None, deadline: float | None = None) -> Path:
     """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations, a signal, or
     before the iteration that would end after `deadline` (a time.time() value; the last iteration's duration
     is the estimate). Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to
-    Weights & Biases."""
+    Weights & Biases. init_from starts from a saved learner (amp_jax.learner_state.init_from) instead of fresh
+    networks."""
     if wandb:
         require_wandb()  # before anything compiles
     run_dir = Path(run_dir)
@@ -102,7 +103,6 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
         raise InputError("train.num_devices: MuJoCo Warp (env.physics.impl: warp) runs on one device; "
                          "set train.num_devices=1")
     env, learner = build(cfg)
-    checkpoint.save_config(run_dir, cfg)
     mgr = checkpoint.manager(run_dir, cfg.train.keep_checkpoints)
     state = init_train_state(learner, env, cfg.train.seed, mesh)
     if resume and mgr.all_steps():
@@ -110,6 +110,11 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
         for moved in checkpoint.set_aside_newer(mgr, step):
             print(f"an unreadable newer checkpoint was moved to {moved}", flush=True)
         print(f"resumed from {run_dir}/checkpoints step {step}", flush=True)
+    elif init_from is not None:
+        state, message = learner_state.init_from(
+            state, init_from, None if mesh is None else sharding.state_shardings(TrainState, mesh))
+        print(message, flush=True)
+    checkpoint.save_config(run_dir, cfg)
     train_step = make_train_step(learner, env, mesh)
     logger = MetricsLogger(run_dir, cfg.train.max_samples, wandb_config=to_dict(cfg) if wandb else None)
     video = render.TrainingVideo(learner, env, run_dir) if cfg.train.video_every > 0 else None

@@ -11,16 +11,18 @@
 #   1. installs the carried wheels, unpacks the EGL loaders, checks `import mujoco` (without a loadable EGL it
 #      goes on without rendering, rather than ending with nothing);
 #   2. picks the case: CASE, else the first case of models/queue.txt that has not reached its bar (no
-#      models/CASE.eval.json whose bar passed); a committed learner state models/CASE.learner.npz is continued;
+#      models/CASE.eval.json whose bar passed); a committed learner state models/CASE.learner/ is continued;
 #   3. `amp-jax bench --case CASE` at AMP_GPU_NUM_ENVS (4096) environments: raw physics and the whole training
 #      step, one compile each; the persistent compilation cache hands the compiled step on to training;
 #   4. trains the case until a deadline that leaves AMP_GPU_RESERVE_S (150) seconds for what follows, in a
 #      fresh run directory (a second call on a warm machine never meets the first call's checkpoints);
-#   5. exports the policy and the learner state, evaluates (the bar), plots the curves, renders a GIF of the
-#      policy beside the reference ghost (480x360, far under the 16 MiB a file may have).
-# It leaves exactly these 8 files in $OUT (the most that comes back): session.log, bench.json, metrics.jsonl,
-# learning_curves.png, eval.json, policy.npz, learner.npz, policy.gif. A stage that fails is logged and the next
-# one still runs. CI runs this same script on the CPU at tiny sizes under the GPU image's software
+#   5. saves the learner state, evaluates (the bar), renders a GIF of the policy beside the reference ghost
+#      (480x360, far under the 16 MiB a file may have).
+# It leaves exactly 8 files in $OUT (the most that comes back): session.log (the bench's log too), bench.json,
+# metrics.jsonl, eval.json, policy.gif and learner/ (the learner state: learner_state.yaml and two .npz parts of at
+# most 15 MiB, 25 MiB for the full-size humanoid). The exported policy and the learning-curve PNG are made from
+# these here, at no GPU cost: `amp-jax export OUT/learner --out models/CASE.npz`, `amp-jax plot OUT`. A stage that
+# fails is logged and the next one still runs. CI runs this same script on the CPU at tiny sizes under the GPU image's software
 # (tests/test_gpu_session.py), so that the first GPU call works.
 #
 # Settings (environment): AMP_GPU_NUM_ENVS, AMP_GPU_BUDGET_S, AMP_GPU_RESERVE_S, AMP_GPU_BENCH_REPEATS (5),
@@ -120,7 +122,7 @@ EOF
 SETS=(--set "train.matmul_precision=$PRECISION")
 for s in ${AMP_GPU_SET:-}; do SETS+=(--set "$s"); done
 INIT=()
-[ -f "models/$CASE.learner.npz" ] && INIT=(--init_from "models/$CASE.learner.npz")
+[ -d "models/$CASE.learner" ] && INIT=(--init_from "models/$CASE.learner")
 log "case $CASE, $NUM_ENVS environments, precision $PRECISION, ${INIT[*]:-a fresh learner}"
 
 # 3. Bench: the raw physics and the whole training step of the case at NUM_ENVS environments.
@@ -138,16 +140,14 @@ else
 fi
 [ -f "$RUN/metrics.jsonl" ] && cp "$RUN/metrics.jsonl" "$OUT/"
 
-# 5. What a user wants to see, and what the next session continues from.
+# 5. What the next session continues from, and what a user wants to see.
 if [ -d "$RUN/checkpoints" ]; then
-  amp_jax export "$RUN" --out "$OUT/policy.npz"
-  amp_jax export "$RUN" --format learner --out "$OUT/learner.npz"
+  amp_jax export "$RUN" --format learner --out "$OUT/learner"
   amp_jax eval --model_file "$RUN" --test_episodes "$EVAL_EPISODES" --out "$RUN/eval/report.json" &&
     cp "$RUN/eval/report.json" "$OUT/eval.json" && cat "$RUN/eval/report.md" >> "$LOG"
-  amp_jax plot "$RUN" --out "$RUN/plots" && cp "$RUN/plots/learning_curves.png" "$OUT/"
   if [ "$RENDER" = 1 ] && [ "$(left)" -gt 20 ]; then
     amp_jax render --model_file "$RUN" --out "$OUT/policy.gif" --seconds "$GIF_SECONDS" --show_reference \
       --width 480 --height 360
   fi
 fi
-log "done: $(ls "$OUT" | tr '\n' ' ')"
+log "done: $(cd "$OUT" && find . -type f | sort | tr '\n' ' ')"

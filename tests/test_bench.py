@@ -24,6 +24,7 @@ def test_bench_writes_one_row_per_character_and_batch(go2_rows):
     (row,) = go2_rows
     assert row["character"] == "go2" and row["case"] == "amp_go2" and row["num_envs"] == 2
     assert row["backend"] == "jax" and row["device"] == jax.devices()[0].device_kind
+    assert row["matmul_precision"] == "highest"  # train.matmul_precision's default
     assert row["ratio"] == pytest.approx(row["train_steps_per_s"] / row["physics_steps_per_s"], abs=1e-3)
 
 
