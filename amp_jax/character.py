@@ -1,8 +1,8 @@
 """Characters: an MJCF file normalised for MJX, plus the layout that maps DoFs, bodies and actions.
 
 The loader accepts MimicKit-style character files (three hinges `<name>_x/_y/_z` on one body for a
-3-DoF joint, PD gains in joint stiffness/damping, torque limits in actuatorfrcrange or motor gears)
-and turns them into what amp-jax simulates:
+3-DoF joint, PD gains in joint stiffness/damping, torque limits in actuatorfrcrange or motor gears;
+angles in radians or degrees: joint ranges are read from MuJoCo's compilation of the file) and turns them into what amp-jax simulates:
 
 * each 3-hinge group becomes one ball joint whose DoF coordinates are its exponential map;
 * the PD servo is computed by amp-jax (`amp_jax.pd`): passive stiffness is zeroed, the servo's
@@ -44,7 +44,7 @@ class Layout:
     dof_start: np.ndarray  # [B] first DoF of the body's joint
     qpos_adr: np.ndarray  # [B] first qpos index of the body's joint
     dof_names: tuple[str, ...]
-    dof_low: np.ndarray  # [D] authored range per DoF (per axis for ball joints)
+    dof_low: np.ndarray  # [D] authored range per DoF in radians (per axis for ball joints)
     dof_high: np.ndarray
     kp: np.ndarray  # [D] PD stiffness
     kd: np.ndarray  # [D] PD damping
@@ -179,6 +179,11 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
 
     gears = _torque_limits(spec)
     bodies = _dfs_bodies(path, spec)
+    try:  # the file as written, compiled: its joint ranges in radians whatever the file's angle unit
+        authored = spec.compile()
+    except Exception as e:
+        raise InputError(f"{path}: MuJoCo could not compile the file: {e}") from None
+    ranges = [[authored.jnt_range[j.id] for j in body.joints] for body, _ in bodies]  # before the edits below
     root = bodies[0][0]
     root_joints = list(root.joints)
     if len(root_joints) != 1 or root_joints[0].type != mujoco.mjtJoint.mjJNT_FREE:
@@ -197,15 +202,15 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
     contact_ids = body_ids(contact_bodies, "contact body")
 
     kinds, axes, dof_names, lo, hi, kp, kd, tau = [], [], [], [], [], [], [], []
-    for body, _ in bodies[1:]:
+    for body_ranges, (body, _) in zip(ranges[1:], bodies[1:]):
         joints = list(body.joints)
         kind, base, group = _joint_group(path, body, joints)
         kinds.append(kind)
         axes.append(group[0].axis / np.linalg.norm(group[0].axis) if kind == HINGE else np.zeros(3))
-        for j in group:
+        for j, (j_lo, j_hi) in zip(group, body_ranges):
             dof_names.append(j.name)
-            lo.append(j.range[0])
-            hi.append(j.range[1])
+            lo.append(j_lo)
+            hi.append(j_hi)
             kp.append(j.stiffness[0])
             kd.append(j.damping[0])
             limit = j.actfrcrange[1] if j.actfrclimited != mujoco.mjtLimited.mjLIMITED_FALSE and j.actfrcrange[1] > 0 else gears.get(j.name)
@@ -216,7 +221,7 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
             # A ball joint has one damping and one armature: the group's largest.
             armature = max(j.armature for j in group)
             kd[-3:] = [max(kd[-3:])] * 3
-            limit = float(max(np.abs(lo[-3:]).max(), np.abs(hi[-3:]).max()))
+            limit = float(max(np.abs(j.range).max() for j in group))  # in the file's angle unit, as the spec compiles
             for j in group:
                 spec.delete(j)
             body.add_joint(name=base, type=mujoco.mjtJoint.mjJNT_BALL, armature=armature,
