@@ -2,7 +2,8 @@
 
 The loader accepts MimicKit-style character files (three hinges `<name>_x/_y/_z` on one body for a
 3-DoF joint, PD gains in joint stiffness/damping, torque limits in actuatorfrcrange or motor gears;
-angles in radians or degrees: joint ranges are read from MuJoCo's compilation of the file) and turns them into what amp-jax simulates:
+angles in radians or degrees: joint ranges are read from MuJoCo's compilation of the file) and turns
+them into what amp-jax simulates:
 
 * each 3-hinge group becomes one ball joint whose DoF coordinates are its exponential map;
 * the PD servo is computed by amp-jax (`amp_jax.pd`): passive stiffness is zeroed, the servo's
