@@ -1,15 +1,18 @@
 """Characters: an MJCF file normalised for MJX, plus the layout that maps DoFs, bodies and actions.
 
 The loader accepts MimicKit-style character files (three hinges `<name>_x/_y/_z` on one body for a
-3-DoF joint, PD gains in joint stiffness/damping, torque limits in actuatorfrcrange or motor gears)
-and turns them into what amp-jax simulates:
+3-DoF joint, PD gains in joint stiffness/damping, torque limits in actuatorfrcrange or motor gears;
+angles in radians or degrees: joint ranges are read from MuJoCo's compilation of the file) and turns
+them into what amp-jax simulates:
 
 * each 3-hinge group becomes one ball joint whose DoF coordinates are its exponential map;
 * the PD servo is computed by amp-jax (`amp_jax.pd`): passive stiffness is zeroed, the servo's
   damping term becomes the joint's damping (integrated implicitly by MuJoCo's Euler integrator, which
   keeps kd = 100 stable at 120 Hz), the stiffness term is applied explicitly and clipped;
 * a floor plane and explicit floor/foot contact pairs are added (MJX is slow with all-pairs collision);
-  the other bodies do not collide, and touching the floor with one of them ends the episode;
+  the other bodies do not touch the floor: touching it with one of them ends the episode. With
+  `env.physics.self_collision`, explicit pairs also make the limbs collide with each other and with the
+  trunk (`limbs`);
 * the solver options are set for speed.
 """
 
@@ -44,7 +47,7 @@ class Layout:
     dof_start: np.ndarray  # [B] first DoF of the body's joint
     qpos_adr: np.ndarray  # [B] first qpos index of the body's joint
     dof_names: tuple[str, ...]
-    dof_low: np.ndarray  # [D] authored range per DoF (per axis for ball joints)
+    dof_low: np.ndarray  # [D] authored range per DoF in radians (per axis for ball joints)
     dof_high: np.ndarray
     kp: np.ndarray  # [D] PD stiffness
     kd: np.ndarray  # [D] PD damping
@@ -179,6 +182,11 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
 
     gears = _torque_limits(spec)
     bodies = _dfs_bodies(path, spec)
+    try:  # the file as written, compiled: its joint ranges in radians whatever the file's angle unit
+        authored = spec.compile()
+    except Exception as e:
+        raise InputError(f"{path}: MuJoCo could not compile the file: {e}") from None
+    ranges = [[authored.jnt_range[j.id] for j in body.joints] for body, _ in bodies]  # before the edits below
     root = bodies[0][0]
     root_joints = list(root.joints)
     if len(root_joints) != 1 or root_joints[0].type != mujoco.mjtJoint.mjJNT_FREE:
@@ -197,15 +205,15 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
     contact_ids = body_ids(contact_bodies, "contact body")
 
     kinds, axes, dof_names, lo, hi, kp, kd, tau = [], [], [], [], [], [], [], []
-    for body, _ in bodies[1:]:
+    for body_ranges, (body, _) in zip(ranges[1:], bodies[1:]):
         joints = list(body.joints)
         kind, base, group = _joint_group(path, body, joints)
         kinds.append(kind)
         axes.append(group[0].axis / np.linalg.norm(group[0].axis) if kind == HINGE else np.zeros(3))
-        for j in group:
+        for j, (j_lo, j_hi) in zip(group, body_ranges):
             dof_names.append(j.name)
-            lo.append(j.range[0])
-            hi.append(j.range[1])
+            lo.append(j_lo)
+            hi.append(j_hi)
             kp.append(j.stiffness[0])
             kd.append(j.damping[0])
             limit = j.actfrcrange[1] if j.actfrclimited != mujoco.mjtLimited.mjLIMITED_FALSE and j.actfrcrange[1] > 0 else gears.get(j.name)
@@ -216,7 +224,7 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
             # A ball joint has one damping and one armature: the group's largest.
             armature = max(j.armature for j in group)
             kd[-3:] = [max(kd[-3:])] * 3
-            limit = float(max(np.abs(lo[-3:]).max(), np.abs(hi[-3:]).max()))
+            limit = float(max(np.abs(j.range).max() for j in group))  # in the file's angle unit, as the spec compiles
             for j in group:
                 spec.delete(j)
             body.add_joint(name=base, type=mujoco.mjtJoint.mjJNT_BALL, armature=armature,
@@ -230,6 +238,8 @@ def load_character(xml_path: str | Path, key_bodies, contact_bodies, physics: Ph
         spec.delete(act)
 
     _add_floor_and_contacts(spec, bodies, contact_ids, physics)
+    if physics.self_collision:
+        _add_self_pairs(path, spec, bodies)
     try:
         model = spec.compile()
     except Exception as e:
@@ -308,6 +318,59 @@ def _add_floor_and_contacts(spec, bodies, contact_ids, physics: PhysicsConfig):
                     "sparse": mujoco.mjtJacobian.mjJAC_SPARSE}[physics.jacobian]
     if not physics.euler_damping:
         opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_EULERDAMP
+
+
+def limbs(parents) -> list[int]:
+    """Per body, the limb it belongs to (-1: the trunk). The trunk is the root, every body with three or
+    more children and the bodies between them and the root; a limb is the subtree of a trunk body's child
+    that is not in the trunk (a leg, an arm with what it holds, the neck and head)."""
+    parents = [int(p) for p in parents]
+    children = [0] * len(parents)
+    for p in parents[1:]:
+        children[p] += 1
+    trunk = {0}
+    for b in range(len(parents)):
+        if children[b] >= 3:
+            while b > 0:
+                trunk.add(b)
+                b = parents[b]
+    limb, starts = [-1] * len(parents), []
+    for b in range(1, len(parents)):  # depth-first order: a parent comes before its children
+        if b in trunk:
+            continue
+        if parents[b] in trunk:
+            starts.append(b)
+            limb[b] = len(starts) - 1
+        else:
+            limb[b] = limb[parents[b]]
+    return limb
+
+
+def _add_self_pairs(path, spec, bodies):
+    """Contact pairs between the geoms of different limbs and between limbs and the trunk (MJX is slow
+    with all-pairs collision), leaving out bodies joined by a joint (parent and child) and geoms that
+    already overlap in the rest pose."""
+    parents = [p for _, p in bodies]
+    limb = limbs(parents)
+    geoms = [(b, g) for b, (body, _) in enumerate(bodies) for g in body.geoms]
+    for k, (b, g) in enumerate(geoms):
+        if not g.name:
+            g.name = f"{bodies[b][0].name}_geom{k}"
+    try:
+        model = spec.compile()
+    except Exception as e:
+        raise InputError(f"{path}: MuJoCo could not compile the normalised character: {e}") from None
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    fromto = np.zeros(6)
+    for i, (b1, g1) in enumerate(geoms):
+        for b2, g2 in geoms[i + 1:]:
+            if limb[b1] == limb[b2] or parents[b1] == b2 or parents[b2] == b1:
+                continue  # the same limb, or both trunk; or a joint between them
+            if mujoco.mj_geomDistance(model, data, g1.id, g2.id, 0.0, fromto) < 0.0:
+                continue  # overlapping at rest
+            spec.add_pair(geomname1=g1.name, geomname2=g2.name, condim=3,
+                          friction=[1.0, 1.0, 0.005, 0.0001, 0.0001])
 
 
 def geom_extent(model: mujoco.MjModel, g: int) -> tuple[np.ndarray, float]:

@@ -31,6 +31,7 @@ class PhysicsConfig:
     impl: Literal["jax", "warp"] = "jax"  # MJX backend; warp: MuJoCo Warp (amp-jax[warp]), GPU or CPU, one device
     jacobian: Literal["auto", "dense", "sparse"] = "auto"  # MuJoCo's constraint Jacobian (auto: sparse from nv 60)
     euler_damping: bool = True  # joint damping (the PD servos' D term) integrated implicitly; off is faster, less stable
+    self_collision: bool = False  # limbs collide with each other and the trunk (amp_jax.character); ~7x slower
 
     @property
     def substeps(self) -> int:

@@ -173,7 +173,7 @@ def path_is_file(path: Path) -> bool:
 
 def load_motion_set(path: str | Path, num_dof: int | None = None) -> tuple[list[Clip], list[float], list[str]]:
     """Clips, weights and names of a single clip file or a MimicKit dataset YAML
-    (`motions: [{file: ..., weight: ...}]`, file paths relative to the YAML)."""
+    (`motions: [{file: ..., weight: ...}]`, file paths found as MimicKit finds them, see _dataset_clip_path)."""
     import yaml
 
     path = Path(path)
@@ -196,10 +196,25 @@ def load_motion_set(path: str | Path, num_dof: int | None = None) -> tuple[list[
         number = isinstance(weight, (int, float)) and not isinstance(weight, bool)
         if not number or not 0 <= weight <= np.finfo(np.float32).max:
             raise InputError(f"{path}: motions[{i}] weight must be a finite number >= 0, got {weight!r}")
-        clip_path = (path.parent / entry["file"]) if not Path(entry["file"]).is_absolute() else Path(entry["file"])
-        clips.append(load_clip(clip_path, num_dof))
+        clips.append(load_clip(_dataset_clip_path(path, i, entry["file"]), num_dof))
         weights.append(float(weight))
         names.append(Path(entry["file"]).stem)
     if sum(weights) <= 0:
         raise InputError(f"{path}: the clip weights sum to zero")
     return clips, weights, names
+
+
+def _dataset_clip_path(dataset: Path, index: int, file: str) -> Path:
+    """Where a dataset's clip `file` is: relative to the working directory (MimicKit's rule: its datasets
+    name clips as data/motions/... from MimicKit's root), else to the dataset's folder or the nearest of
+    its parents that has it. InputError naming the dataset, the clip and every place looked in."""
+    if Path(file).is_absolute():
+        places = [Path(file)]
+    else:
+        folder = dataset.resolve().parent
+        places = list(dict.fromkeys([Path.cwd() / file] + [d / file for d in (folder, *folder.parents)]))
+    for place in places:
+        if path_is_file(place):
+            return place
+    raise InputError(f"{dataset}: motions[{index}] file '{file}' not found; looked in "
+                     + ", ".join(str(p) for p in places))

@@ -85,7 +85,7 @@ def test_feet_touch_the_floor(spinkick, humanoid):
 @pytest.mark.parametrize("name", ["walk", "run", "walker_forward", "walker_turn_left0", "walker_turn_left1",
                                   "walker_turn_right0", "walker_turn_right1"])
 def test_committed_locomotion_clips_touch_but_do_not_enter_the_floor(humanoid, name):
-    """scripts/make_motions.py raises a locomotion clip whose feet go below -1 cm (the run, by 6.75 cm)."""
+    """scripts/make_motions.py raises a locomotion clip whose feet go below -1 cm, and grounds the run per frame."""
     for suffix in ("", "_mirror"):
         clip = load_clip(f"motions/humanoid/humanoid_{name}{suffix}.npz", humanoid.layout.num_dof)
         assert clip.num_frames >= 25 and clip.loop

@@ -6,6 +6,8 @@ left_shoulder(10:13) left_elbow(13) right_hip(14:17) right_knee(17, axis y) righ
 """
 
 import pickle
+import shutil
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -19,6 +21,7 @@ from amp_jax.errors import InputError
 from amp_jax.motion import Clip, clip_to_frames, frames_to_clip, load_clip, load_motion_set, save_clip
 from amp_jax.motion_library import build_motion_library
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 D = 28
 N = 8  # frames per synthetic clip: one shape, so JAX compiles the library's ops once
 ABDOMEN = slice(0, 3)  # ball joint of body 1 (torso)
@@ -372,3 +375,62 @@ def test_load_motion_set_missing_clip(tmp_path):
     path = write_dataset(tmp_path, [{"file": "a.npz", "weight": 1}, {"file": "gone.npz", "weight": 1}])
     with pytest.raises(InputError, match="gone.npz"):
         load_motion_set(path, num_dof=D)
+
+
+@pytest.fixture
+def mimickit_tree(tmp_path):
+    """A MimicKit-style tree: data/datasets/walk.yaml naming data/motions/... clips (MimicKit .pkl and .npz)
+    from MimicKit's root."""
+    from amp_jax.importers.mimickit import save_mimickit
+
+    root = tmp_path / "MimicKit"
+    (root / "data/motions/humanoid").mkdir(parents=True)
+    (root / "data/datasets").mkdir()
+    walk = load_clip(REPO_ROOT / "motions/humanoid/humanoid_walk.npz", D)
+    save_mimickit(root / "data/motions/humanoid/humanoid_walk.pkl", walk)
+    shutil.copy(REPO_ROOT / "motions/humanoid/humanoid_run.npz", root / "data/motions/humanoid/")
+    (root / "data/datasets/walk.yaml").write_text(
+        "motions:\n  - file: \"data/motions/humanoid/humanoid_walk.pkl\"\n    weight: 0.5\n"
+        "  - file: \"data/motions/humanoid/humanoid_run.npz\"\n    weight: 0.5\n")
+    return root, walk
+
+
+@pytest.mark.parametrize("cwd", ["root", "elsewhere"])
+def test_mimickit_dataset_loads_unchanged(mimickit_tree, monkeypatch, tmp_path, cwd):
+    """Clip paths are MimicKit's (relative to its root, the working directory it runs in); from
+    elsewhere they are found from the dataset's parents."""
+    root, walk = mimickit_tree
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(root if cwd == "root" else tmp_path / "elsewhere")
+    clips, weights, names = load_motion_set(root / "data/datasets/walk.yaml", D)
+    assert names == ["humanoid_walk", "humanoid_run"] and weights == [0.5, 0.5]
+    np.testing.assert_allclose(clips[0].dof_pos, walk.dof_pos, atol=1e-6)
+    np.testing.assert_allclose(clips[0].root_pos, walk.root_pos, atol=1e-6)
+    assert clips[0].fps == walk.fps and clips[0].loop == walk.loop
+    run = load_clip(REPO_ROOT / "motions/humanoid/humanoid_run.npz", D)
+    np.testing.assert_array_equal(clips[1].dof_pos, run.dof_pos)
+
+
+def test_working_directory_comes_first(mimickit_tree, monkeypatch, tmp_path):
+    """MimicKit's rule: a clip path is the working directory's first, even if the dataset's tree has one."""
+    root, _ = mimickit_tree
+    other = tmp_path / "other"
+    (other / "data/motions/humanoid").mkdir(parents=True)
+    save_clip(other / "data/motions/humanoid/humanoid_run.npz", make_clip(N))
+    monkeypatch.chdir(other)
+    clips, _, _ = load_motion_set(root / "data/datasets/walk.yaml", D)
+    assert clips[1].num_frames == N
+
+
+def test_missing_dataset_clip_names_every_place_looked(mimickit_tree, monkeypatch, tmp_path):
+    root, _ = mimickit_tree
+    (root / "data/motions/humanoid/humanoid_run.npz").unlink()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(InputError) as err:
+        load_motion_set(root / "data/datasets/walk.yaml", D)
+    msg = str(err.value)
+    clip = "data/motions/humanoid/humanoid_run.npz"
+    assert msg.startswith(f"{root / 'data/datasets/walk.yaml'}: motions[1] file '{clip}' not found; looked in ")
+    for place in [tmp_path / "elsewhere", root / "data/datasets", root / "data", root, tmp_path, Path("/")]:
+        assert str(place.resolve() / clip) in msg
