@@ -4,6 +4,7 @@ YAML with each key's doc (`amp-jax config CASE`), and every key's default and do
 from __future__ import annotations
 
 import dataclasses
+import json
 import textwrap
 
 import yaml
@@ -20,6 +21,8 @@ def _plain(value):
 
 def yaml_value(value) -> str:
     """One value in YAML's flow style, on one line (e.g. [head, left_foot], 0.0001, null)."""
+    if isinstance(value, str) and "\n" in value:
+        return json.dumps(value)  # a double-quoted YAML scalar with its line breaks escaped
     text = yaml.safe_dump(_plain(value), default_flow_style=True, width=1_000_000, sort_keys=False)
     return text.removesuffix("...\n").strip()
 
@@ -36,13 +39,13 @@ def _wrap(text: str, indent: str) -> list[str]:
 
 
 def _doc(field: dataclasses.Field) -> str:
-    return field.metadata["doc"] + _rules(field)
+    return field.metadata.get("doc", "") + _rules(field)
 
 
 def summary(field: dataclasses.Field) -> str:
     """A field doc's first sentence."""
-    doc = field.metadata["doc"]
-    return doc.split(". ", 1)[0].removesuffix(".") + "."
+    doc = field.metadata.get("doc", "")  # every field has one (tests/test_config_docs.py)
+    return doc.split(". ", 1)[0].removesuffix(".") + "." if doc else ""
 
 
 def commented_yaml(cfg: Config, header: str = "") -> str:
