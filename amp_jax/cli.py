@@ -32,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="amp-jax", description="Adversarial Motion Priors in JAX + MuJoCo MJX.")
     sub = parser.add_subparsers(dest="command")
 
-    train = sub.add_parser("train", help="train a case", description="Train a case by name or config file.")
+    from amp_jax.config_text import keys_help
+
+    train = sub.add_parser("train", help="train a case", description="Train a case by name or config file.",
+                           epilog=keys_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("case", nargs="?", help="case name (see `amp-jax cases`) or a config YAML")
     train.add_argument("--config", help="config YAML (instead of a case name)")
     train.add_argument("--out_dir", help="run directory (default: output/<case>)")
@@ -145,6 +148,12 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--debug", action="store_true", help="show tracebacks")
 
     sub.add_parser("cases", help="list the cases")
+
+    config = sub.add_parser("config", help="print a case's resolved config as YAML, each key with its doc")
+    config.add_argument("case", help="case name (see `amp-jax cases`) or a config YAML")
+    config.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any config key (repeatable)")
+    config.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
@@ -429,6 +438,16 @@ def _cmd_cases(args) -> None:
         print(f"{path.stem:40s} {data.get('description', '')}")
 
 
+def _cmd_config(args) -> None:
+    from amp_jax.config import case_path, load_config, parse_override
+    from amp_jax.config_text import commented_yaml
+
+    cfg = load_config(case_path(args.case), dict(parse_override(o) for o in args.overrides))
+    sets = "".join(f" --set {o}" for o in args.overrides)
+    print(commented_yaml(cfg, f"amp-jax config {args.case}{sets}: the resolved config.\n`# default: X` marks a "
+                              "value that differs from the default (amp_jax/config.py)."), end="")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
@@ -439,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         {"train": _cmd_train, "test": _cmd_test, "eval": _cmd_eval, "render": _cmd_render, "view-motion": _cmd_view_motion,
          "retarget": _cmd_retarget, "inspect": _cmd_inspect, "import": _cmd_import, "bench": _cmd_bench, "plot": _cmd_plot,
-         "export": _cmd_export, "cases": _cmd_cases}[args.command](args)
+         "export": _cmd_export, "cases": _cmd_cases, "config": _cmd_config}[args.command](args)
         return 0
     except (InputError, FloatingPointError) as e:  # bad input (2); training diverged (1, amp_jax.trainer)
         if debug:

@@ -198,13 +198,10 @@ def inspect_clip(clip: Clip, layout: Layout, model: mujoco.MjModel, feet) -> dic
 
 def case_for_character(name: str) -> Path:
     """The first case config (sorted by name) in configs/ whose character is assets/<name>/<name>.xml."""
-    import yaml
-
-    from amp_jax.config import CONFIG_DIR
+    from amp_jax.config import CONFIG_DIR, load_config
 
     for path in sorted(CONFIG_DIR.glob("*.yaml")):
-        env = (yaml.safe_load(path.read_text()) or {}).get("env", {})
-        if Path(str(env.get("character", ""))).stem == name:
+        if Path(load_config(path).env.character).stem == name:  # resolved: a case may keep the default
             return path
     raise InputError(f"no case in {CONFIG_DIR} uses the character '{name}'; pass --config")
 

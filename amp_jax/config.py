@@ -1,7 +1,9 @@
 """Typed, validated run configuration: one YAML file per case, overridable from the command line.
 
-Every setting a user tunes lives here with MimicKit's default beside it. Loading checks unknown keys,
-types, ranges and file paths, and names the key path in its error (amp_jax.errors.InputError).
+Every setting is declared once, below, with its default (MimicKit's amp_humanoid value), its doc and its
+range rule; a case YAML states only what differs. Loading checks unknown keys, types, the range rules and
+a few cross-field checks, and names the key path in its error (amp_jax.errors.InputError).
+`amp-jax config CASE` prints a case's resolved config with these docs (amp_jax.config_text).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import math
 import types
 import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 
@@ -22,16 +24,53 @@ CONFIG_DIR = REPO_ROOT / "configs"
 
 
 @dataclasses.dataclass(frozen=True)
+class Rule:
+    """A range rule on a numeric setting (on each item of a list; a null value is not checked)."""
+
+    holds: Callable[[Any], bool]
+    requirement: str  # the error: "<key>: <requirement>, got <value>"
+    label: str  # for the docs
+
+
+POSITIVE = Rule(lambda v: v > 0, "must be positive", "> 0")
+NON_NEGATIVE = Rule(lambda v: v >= 0, "must be >= 0", ">= 0")
+UNIT_INTERVAL = Rule(lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]", "in [0, 1]")
+SEED = (NON_NEGATIVE, Rule(lambda v: v < 2**32, "must be below 2**32", "< 2**32"))
+
+
+def setting(default, doc: str, *, rule: Rule | tuple[Rule, ...] = ()):
+    """A config field with its doc (first sentence: a summary for `amp-jax train --help`) and range rule."""
+    rules = (rule,) if isinstance(rule, Rule) else tuple(rule)
+    return dataclasses.field(default=default, metadata={"doc": doc, "rules": rules})
+
+
+@dataclasses.dataclass(frozen=True)
 class PhysicsConfig:
-    sim_freq: int = 120
-    control_freq: int = 30
-    solver_iterations: int = 2  # Newton iterations; 2 and 4 line-search steps tuned per character (BENCHMARKS.md)
-    ls_iterations: int = 4
-    floor_friction: float = 1.0
-    impl: Literal["jax", "warp"] = "jax"  # MJX backend; warp: MuJoCo Warp (amp-jax[warp]), GPU or CPU, one device
-    jacobian: Literal["auto", "dense", "sparse"] = "auto"  # MuJoCo's constraint Jacobian (auto: sparse from nv 60)
-    euler_damping: bool = True  # joint damping (the PD servos' D term) integrated implicitly; off is faster, less stable
-    self_collision: bool = False  # limbs collide with each other and the trunk (amp_jax.character); ~7x slower
+    """MuJoCo (MJX) simulation settings."""
+
+    sim_freq: int = setting(120, "Physics steps per second (Hz). A multiple of control_freq; MimicKit's Isaac Gym "
+                                 "engine: 120.", rule=POSITIVE)
+    control_freq: int = setting(30, "Policy actions per second (Hz). Each action's PD targets are held for "
+                                    "sim_freq / control_freq physics steps; MimicKit: 30.", rule=POSITIVE)
+    solver_iterations: int = setting(2, "MuJoCo Newton solver iterations per physics step. Tuned per character: "
+                                        "few, for speed, but enough to stand and track the clip (BENCHMARKS.md, "
+                                        "MJX settings per character); MuJoCo's default is 100.", rule=POSITIVE)
+    ls_iterations: int = setting(4, "MuJoCo line-search iterations per solver iteration. Tuned per character with "
+                                    "solver_iterations; MuJoCo's default is 50.", rule=POSITIVE)
+    floor_friction: float = setting(1.0, "Sliding friction of the floor's contacts with the contact bodies. The "
+                                         "contacts have condim 3; MimicKit's ground plane: 1.0.", rule=NON_NEGATIVE)
+    impl: Literal["jax", "warp"] = setting("jax", "MJX backend: jax (MJX's own) or warp (MuJoCo Warp). Warp needs "
+                                                  "pip install -e '.[warp]', an NVIDIA GPU or the CPU, and one "
+                                                  "device.")
+    jacobian: Literal["auto", "dense", "sparse"] = setting(
+        "auto", "MuJoCo's constraint Jacobian: auto, dense or sparse. auto is dense below 60 DoFs (nv, the root's "
+                "6 included), sparse from 60 (SMPL).")
+    euler_damping: bool = setting(True, "Integrate joint damping (the PD servos' D term) implicitly. Off makes it "
+                                        "explicit: faster, but NaN at 120 Hz for every character but Go2 "
+                                        "(BENCHMARKS.md).")
+    self_collision: bool = setting(False, "Limbs collide with each other and with the trunk (explicit pairs, "
+                                          "amp_jax.character). MimicKit's default, but about 7x slower physics on "
+                                          "the CPU (BENCHMARKS.md), so off.")
 
     @property
     def substeps(self) -> int:
@@ -43,121 +82,192 @@ class PhysicsConfig:
 class LocationConfig:
     """Reach a point on the ground (MimicKit's TaskLocationEnv defaults)."""
 
-    tar_speed: float = 1.0
-    tar_change_time_min: float = 5.0
-    tar_change_time_max: float = 10.0
-    tar_dist_min: float = 0.0
-    tar_dist_max: float = 10.0
-    dist_threshold: float = 0.5  # squared planar distance under which velocity and facing count as met
-    pos_err_scale: float = 0.5
-    vel_err_scale: float = 4.0
-    pos_reward_w: float = 0.5
-    vel_reward_w: float = 0.4
-    face_reward_w: float = 0.1
+    tar_speed: float = setting(1.0, "Speed toward the target (m/s) that earns the full velocity reward. "
+                                    "r_vel = exp(-vel_err_scale * max(0, tar_speed - s)^2), s the root's planar "
+                                    "speed toward the target (0 when moving away).", rule=NON_NEGATIVE)
+    tar_change_time_min: float = setting(5.0, "Shortest time (s) before a new target is drawn. The time is drawn "
+                                              "uniformly in [min, max] at every draw.", rule=POSITIVE)
+    tar_change_time_max: float = setting(10.0, "Longest time (s) before a new target is drawn.")
+    tar_dist_min: float = setting(0.0, "Nearest new target (m from the root). The distance is drawn uniformly in "
+                                       "[min, max], the direction uniformly.", rule=NON_NEGATIVE)
+    tar_dist_max: float = setting(10.0, "Farthest new target (m from the root).")
+    dist_threshold: float = setting(0.5, "Squared planar distance (m^2) under which the velocity and facing "
+                                         "rewards count as met. 0.5 m^2 is within about 0.71 m.", rule=NON_NEGATIVE)
+    pos_err_scale: float = setting(0.5, "Scale of the position reward, per m^2. r_pos = exp(-pos_err_scale * "
+                                        "squared planar distance to the target).", rule=NON_NEGATIVE)
+    vel_err_scale: float = setting(4.0, "Scale of the velocity reward, per (m/s)^2 (see tar_speed).",
+                                   rule=NON_NEGATIVE)
+    pos_reward_w: float = setting(0.5, "Weight of r_pos in the task reward.")
+    vel_reward_w: float = setting(0.4, "Weight of r_vel in the task reward.")
+    face_reward_w: float = setting(0.1, "Weight of r_face in the task reward. r_face = max(0, cosine between the "
+                                        "character's heading and the direction to the target).")
 
 
 @dataclasses.dataclass(frozen=True)
 class SteeringConfig:
-    """Move in a direction at a speed while facing a direction (MimicKit's TaskSteeringEnv)."""
+    """Move in a direction at a speed while facing a direction (MimicKit's TaskSteeringEnv defaults)."""
 
-    rand_tar_dir: bool = True
-    rand_face_dir: bool = False
-    tar_speed_min: float = 0.5
-    tar_speed_max: float = 5.0
-    tar_change_time_min: float = 4.0
-    tar_change_time_max: float = 7.0
-    tar_reward_w: float = 0.7
-    face_reward_w: float = 0.3
-    vel_scale: float = 0.5
+    rand_tar_dir: bool = setting(True, "Draw the target direction uniformly (false: always +x).")
+    rand_face_dir: bool = setting(False, "Draw the facing direction independently and uniformly (false: face the "
+                                         "target direction). MimicKit's sword-and-shield case: true.")
+    tar_speed_min: float = setting(0.5, "Slowest target speed (m/s). The speed is drawn uniformly in [min, max] "
+                                        "at every draw.", rule=NON_NEGATIVE)
+    tar_speed_max: float = setting(5.0, "Fastest target speed (m/s).")
+    tar_change_time_min: float = setting(4.0, "Shortest time (s) before a new target is drawn. The time is drawn "
+                                              "uniformly in [min, max] at every draw.", rule=POSITIVE)
+    tar_change_time_max: float = setting(7.0, "Longest time (s) before a new target is drawn.")
+    tar_reward_w: float = setting(0.7, "Weight of the velocity reward r_tar in the task reward. r_tar = "
+                                       "exp(-vel_scale * |target velocity - planar root velocity|^2), 0 when "
+                                       "moving against the target direction.")
+    face_reward_w: float = setting(0.3, "Weight of r_face in the task reward. r_face = max(0, cosine between the "
+                                        "character's heading and the facing direction).")
+    vel_scale: float = setting(0.5, "Scale of r_tar, per (m/s)^2. MimicKit: 0.5 (humanoid), 2.0 (sword and "
+                                    "shield).", rule=NON_NEGATIVE)
 
 
 @dataclasses.dataclass(frozen=True)
 class EnvConfig:
-    character: str = "assets/humanoid/humanoid.xml"
-    motion_file: str = "motions/humanoid/humanoid_spinkick.npz"
-    key_bodies: tuple[str, ...] = ("head", "right_hand", "left_hand", "right_foot", "left_foot")
-    contact_bodies: tuple[str, ...] = ("right_foot", "left_foot")
-    episode_length: float = 10.0  # seconds
-    global_obs: bool = True
-    root_height_obs: bool = True
-    num_disc_obs_steps: int = 10
-    rand_reset: bool = True
-    zero_center_action: bool = False
-    enable_early_termination: bool = True
-    physics: PhysicsConfig = PhysicsConfig()
-    task: Literal["none", "location", "steering"] = "none"
-    location: LocationConfig = LocationConfig()
-    steering: SteeringConfig = SteeringConfig()
+    """The character, its reference motion, observations, episodes and task."""
+
+    character: str = setting("assets/humanoid/humanoid.xml",
+                             "The character's MJCF file. MimicKit's style: three hinges name_x/_y/_z per ball "
+                             "joint, PD gains in joint stiffness/damping, torque limits in actuatorfrcrange or "
+                             "motor gears; relative to the working directory, else to the repository.")
+    motion_file: str = setting("motions/humanoid/humanoid_spinkick.npz",
+                               "The reference motion: a clip (.npz, or MimicKit's .pkl) or a dataset YAML "
+                               "(motions: [{file, weight}]). Paths as for character.")
+    key_bodies: tuple[str, ...] = setting(("head", "right_hand", "left_hand", "right_foot", "left_foot"),
+                                          "Bodies whose positions relative to the root the policy and the "
+                                          "discriminator observe.")
+    contact_bodies: tuple[str, ...] = setting(("right_foot", "left_foot"),
+                                              "Bodies that may touch the floor. Only they collide with it; any "
+                                              "other body reaching it ends the episode (early termination).")
+    episode_length: float = setting(10.0, "Episode time limit (s). 10 s is 300 control steps at 30 Hz; MimicKit's "
+                                          "location cases: 20.", rule=POSITIVE)
+    global_obs: bool = setting(True, "Observe root rotation, velocities and key bodies in the world frame. False: "
+                                     "in the character's heading frame (MimicKit's task cases).")
+    root_height_obs: bool = setting(True, "Observe the root height (policy and discriminator).")
+    num_disc_obs_steps: int = setting(10, "Frames (control steps) in the discriminator's observation window. "
+                                          "Oldest first; MimicKit: 10.", rule=POSITIVE)
+    rand_reset: bool = setting(True, "Start episodes at a random time of the drawn clip (false: at its start). "
+                                     "Clips are drawn by their dataset weights either way.")
+    zero_center_action: bool = setting(False, "Centre the hinges' PD-target bounds on 0, not on the joint range's "
+                                              "middle. MimicKit: true for G1 and Pi Plus.")
+    enable_early_termination: bool = setting(True, "End an episode as a fall when a body other than the contact "
+                                                   "bodies touches the floor.")
+    physics: PhysicsConfig = setting(PhysicsConfig(), "MuJoCo (MJX) simulation settings.")
+    task: Literal["none", "location", "steering"] = setting(
+        "none", "The task rewarded beside the style: none, location (env.location) or steering (env.steering).")
+    location: LocationConfig = setting(LocationConfig(), "The location task (MimicKit's TaskLocationEnv).")
+    steering: SteeringConfig = setting(SteeringConfig(), "The steering task (MimicKit's TaskSteeringEnv).")
 
 
 @dataclasses.dataclass(frozen=True)
 class OptimizerConfig:
-    type: Literal["sgd", "adam"] = "sgd"
-    learning_rate: float = 1e-4
-    momentum: float = 0.9  # SGD only (MimicKit: torch SGD with momentum 0.9)
-    weight_decay: float = 0.0  # coupled L2 for SGD, decoupled (AdamW) for Adam
+    """One network's optimiser."""
+
+    type: Literal["sgd", "adam"] = setting("sgd", "Optimiser: sgd (with momentum, as torch.optim.SGD; MimicKit's) "
+                                                  "or adam (AdamW).")
+    learning_rate: float = setting(1e-4, "Learning rate.", rule=POSITIVE)
+    momentum: float = setting(0.9, "SGD momentum. MimicKit: 0.9; adam ignores it.", rule=UNIT_INTERVAL)
+    weight_decay: float = setting(0.0, "Weight decay. Coupled L2 (added to the gradient) for sgd, decoupled for "
+                                       "adam.", rule=NON_NEGATIVE)
 
 
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
-    hidden_sizes: tuple[int, ...] = (1024, 512)
-    action_std: float = 0.05
-    actor_optimizer: OptimizerConfig = OptimizerConfig(learning_rate=1e-4)
-    critic_optimizer: OptimizerConfig = OptimizerConfig(learning_rate=1e-4)
-    disc_optimizer: OptimizerConfig = OptimizerConfig(learning_rate=2.5e-4, weight_decay=1e-4)
-    discount: float = 0.99
-    td_lambda: float = 0.95
-    steps_per_iter: int = 32
-    actor_epochs: int = 5
-    actor_batch_size: int = 4  # minibatch = actor_batch_size * num_envs samples
-    critic_epochs: int = 2
-    critic_batch_size: int = 2
-    disc_epochs: int = 2
-    disc_batch_size: int = 2
-    ppo_clip_ratio: float = 0.2
-    norm_adv_clip: float = 4.0
-    action_bound_weight: float = 10.0
-    disc_loss: Literal["bce", "lsgan"] = "bce"
-    disc_buffer_size: int = 200_000
-    disc_replay_samples: int = 1000
-    disc_logit_reg: float = 0.01
-    disc_grad_penalty: float = 5.0
-    disc_reward_scale: float = 2.0
-    task_reward_weight: float = 0.0
-    disc_reward_weight: float = 1.0
-    normalizer_samples: float = 1e8
+    """AMP's learner: networks, PPO, discriminator, rewards (MimicKit's amp_humanoid_agent.yaml)."""
+
+    hidden_sizes: tuple[int, ...] = setting((1024, 512), "Hidden layer widths of the actor, critic and "
+                                                         "discriminator MLPs (ReLU). MimicKit: "
+                                                         "fc_2layers_1024units.", rule=POSITIVE)
+    action_std: float = setting(0.05, "Exploration std of the Gaussian policy (fixed, not learned). In normalised "
+                                      "action units, where +-1 reaches the PD-target bounds; MimicKit: 0.05, Go2 "
+                                      "0.1.", rule=POSITIVE)
+    actor_optimizer: OptimizerConfig = setting(OptimizerConfig(learning_rate=1e-4),
+                                               "The actor's optimiser. MimicKit: SGD, lr 1e-4 (Go2 2e-4, task "
+                                               "cases 5e-5).")
+    critic_optimizer: OptimizerConfig = setting(OptimizerConfig(learning_rate=1e-4),
+                                                "The critic's optimiser. MimicKit: SGD, lr 1e-4.")
+    disc_optimizer: OptimizerConfig = setting(OptimizerConfig(learning_rate=2.5e-4, weight_decay=1e-4),
+                                              "The discriminator's optimiser. MimicKit: SGD, lr 2.5e-4, weight "
+                                              "decay 1e-4.")
+    discount: float = setting(0.99, "Discount factor gamma.", rule=UNIT_INTERVAL)
+    td_lambda: float = setting(0.95, "Lambda of the TD(lambda) returns.", rule=UNIT_INTERVAL)
+    steps_per_iter: int = setting(32, "Control steps per environment per iteration. An iteration trains on "
+                                      "steps_per_iter * num_envs samples.", rule=POSITIVE)
+    actor_epochs: int = setting(5, "Passes over the iteration's samples in the actor update.", rule=POSITIVE)
+    actor_batch_size: int = setting(4, "Actor minibatch, in steps per environment. actor_batch_size * num_envs "
+                                       "samples (MimicKit's convention); at most steps_per_iter.", rule=POSITIVE)
+    critic_epochs: int = setting(2, "Passes over the iteration's samples in the critic update.", rule=POSITIVE)
+    critic_batch_size: int = setting(2, "Critic minibatch, in steps per environment (as actor_batch_size).",
+                                     rule=POSITIVE)
+    disc_epochs: int = setting(2, "Passes over the iteration's samples in the discriminator update.", rule=POSITIVE)
+    disc_batch_size: int = setting(2, "Discriminator minibatch, in steps per environment. As many replayed and "
+                                      "demo windows join each minibatch's agent windows.", rule=POSITIVE)
+    ppo_clip_ratio: float = setting(0.2, "PPO's clip on the probability ratio (1 +- this).", rule=POSITIVE)
+    norm_adv_clip: float = setting(4.0, "Normalised advantages are clipped to +- this.", rule=POSITIVE)
+    action_bound_weight: float = setting(10.0, "Weight of the loss keeping the policy mean within the action "
+                                               "bounds (+-1, normalised).", rule=NON_NEGATIVE)
+    disc_loss: Literal["bce", "lsgan"] = setting("bce", "Discriminator loss and style reward: bce (MimicKit) or "
+                                                        "lsgan (the AMP paper's least squares).")
+    disc_buffer_size: int = setting(200_000, "Capacity (windows) of the replay buffer of past agent windows for "
+                                             "the discriminator.", rule=POSITIVE)
+    disc_replay_samples: int = setting(1000, "Agent windows pushed into the replay buffer per iteration once it "
+                                             "is full. Until then, all of each iteration's.", rule=POSITIVE)
+    disc_logit_reg: float = setting(0.01, "Weight of the discriminator output layer's squared weights in its "
+                                          "loss.", rule=NON_NEGATIVE)
+    disc_grad_penalty: float = setting(5.0, "Weight of the gradient penalty on demo and agent inputs. MimicKit: 5 "
+                                            "(G1, SMPL: 10).", rule=NON_NEGATIVE)
+    disc_reward_scale: float = setting(2.0, "Style reward scale. bce: -log(max(1 - sigmoid(logit), 1e-4)) * "
+                                            "scale.", rule=NON_NEGATIVE)
+    task_reward_weight: float = setting(0.0, "Weight of the task reward in the reward. MimicKit's task cases: "
+                                             "0.5.", rule=NON_NEGATIVE)
+    disc_reward_weight: float = setting(1.0, "Weight of the style reward in the reward. MimicKit's task cases: "
+                                             "0.5.", rule=NON_NEGATIVE)
+    normalizer_samples: float = setting(1e8, "The observation normalisers stop updating after this many samples "
+                                             "(environment steps).", rule=NON_NEGATIVE)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    num_envs: int = 4096
-    max_samples: int | None = None  # None: train until stopped
-    seed: int = 0
-    iters_per_output: int = 100  # checkpoint (and test) every this many iterations
-    test_episodes: int = 32
-    keep_checkpoints: int = 3
-    video_every: int = 0  # render a short policy video to RUN_DIR/videos every this many iterations (0: off)
-    eval_every: int = 50  # log the motion-matching score (mm_stay, mm_cover) on a few envs every N iterations (0: off)
-    num_devices: int = 0  # devices the environments are split over (0: every visible device)
-    # jax_default_matmul_precision, set by every command that builds from a config (amp_jax.build): "highest" is
-    # full float32; "high" and "default" let Ampere/Hopper GPUs use TF32 (in MJX's solver: known training failures)
-    matmul_precision: Literal["highest", "high", "default"] = "highest"
+    """The training run: batch, budget, seed, outputs."""
+
+    num_envs: int = setting(4096, "Parallel environments (over all devices). MimicKit: 4096.", rule=POSITIVE)
+    max_samples: int | None = setting(None, "Stop after this many samples (environment steps). null: train until "
+                                            "stopped (MimicKit's default).", rule=POSITIVE)
+    seed: int = setting(0, "Random seed (networks, environments, sampling).", rule=SEED)
+    iters_per_output: int = setting(100, "Save a checkpoint every this many iterations. MimicKit: 100 (task cases: "
+                                         "200).", rule=POSITIVE)
+    test_episodes: int = setting(32, "Deterministic test episodes after training (0: none). MimicKit: 32.",
+                                 rule=NON_NEGATIVE)
+    keep_checkpoints: int = setting(3, "Newest checkpoints kept in RUN_DIR/checkpoints.", rule=POSITIVE)
+    video_every: int = setting(0, "Render a 4 s policy video every this many iterations (0: off). Written to "
+                                  "RUN_DIR/videos and TensorBoard.", rule=NON_NEGATIVE)
+    eval_every: int = setting(50, "Log the motion-matching score every this many iterations (0: off). mm_stay and "
+                                  "mm_cover, from the first episode of up to 4 environments.", rule=NON_NEGATIVE)
+    num_devices: int = setting(0, "Devices the environments are split over (0: every visible device).",
+                               rule=NON_NEGATIVE)
+    matmul_precision: Literal["highest", "high", "default"] = setting(
+        "highest", "jax_default_matmul_precision, set by every command that builds from a config (amp_jax.build): "
+                   "highest is full float32; high and default let Ampere/Hopper GPUs use TF32, which inside MJX's "
+                   "solver is a known cause of failed training.")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    case: str = "amp_humanoid"
-    description: str = ""
-    env: EnvConfig = EnvConfig()
-    agent: AgentConfig = AgentConfig()
-    train: TrainConfig = TrainConfig()
+    """A case: what to train and how."""
+
+    case: str = setting("amp_humanoid", "The case's name. Runs go to output/CASE by default.")
+    description: str = setting("", "One line about the case, listed by amp-jax cases.")
+    env: EnvConfig = setting(EnvConfig(), "The environment.")
+    agent: AgentConfig = setting(AgentConfig(), "The learner.")
+    train: TrainConfig = setting(TrainConfig(), "The training run.")
 
 
 def _check_type(value, hint, path: str):
     """Coerce a YAML value to the annotated type or raise InputError naming the key path."""
     origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
         if value is None and type(None) in args:
@@ -206,75 +316,58 @@ def _check_type(value, hint, path: str):
     raise TypeError(f"unsupported config type {hint} at {path}")
 
 
-def _build(cls, data, path: str):
+def _build(cls, data, path: str, base=None):
+    """A `cls` from a mapping of some of its keys; the others keep their values in `base` (the field's
+    default in the enclosing section, e.g. agent.disc_optimizer's weight decay, else cls())."""
     if not isinstance(data, dict):
         raise InputError(f"{path or 'config'}: expected a mapping, got {data!r}")
+    base = cls() if base is None else base
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names, key=str)
     if unknown:
         where = f"{path}." if path else ""
         raise InputError(f"unknown config key '{where}{unknown[0]}' (known keys here: {sorted(names)})")
-    kwargs = {k: _check_type(v, hints[k], f"{path}.{k}" if path else k) for k, v in data.items()}
-    return cls(**kwargs)
+    kwargs = {}
+    for k, v in data.items():
+        key = f"{path}.{k}" if path else k
+        if dataclasses.is_dataclass(hints[k]):
+            kwargs[k] = _build(hints[k], v, key, getattr(base, k))
+        else:
+            kwargs[k] = _check_type(v, hints[k], key)
+    return dataclasses.replace(base, **kwargs)
 
 
-# Range rules by key path, checked after the types.
-_POSITIVE = (
-    "env.episode_length", "env.num_disc_obs_steps", "env.physics.sim_freq", "env.physics.control_freq",
-    "env.physics.solver_iterations", "env.physics.ls_iterations", "agent.action_std", "agent.steps_per_iter",
-    "agent.disc_buffer_size", "agent.disc_replay_samples", "agent.ppo_clip_ratio", "agent.norm_adv_clip",
-    "train.num_envs", "train.iters_per_output", "train.keep_checkpoints",
-    *(f"agent.{n}_{k}" for n in ("actor", "critic", "disc")
-      for k in ("epochs", "batch_size", "optimizer.learning_rate")),
-    "env.location.tar_change_time_min", "env.steering.tar_change_time_min",
-)
-_NON_NEGATIVE = (
-    "env.physics.floor_friction", "agent.action_bound_weight", "agent.disc_logit_reg", "agent.disc_grad_penalty",
-    "agent.disc_reward_scale", "agent.task_reward_weight", "agent.disc_reward_weight", "agent.normalizer_samples",
-    "train.seed", "train.test_episodes", "train.video_every", "train.eval_every", "train.num_devices",
-    *(f"agent.{n}_optimizer.weight_decay" for n in ("actor", "critic", "disc")),
-    *(f"env.location.{k}" for k in ("tar_speed", "tar_dist_min", "dist_threshold", "pos_err_scale", "vel_err_scale")),
-    "env.steering.tar_speed_min", "env.steering.vel_scale",
-)
-_UNIT_INTERVAL = ("agent.discount", "agent.td_lambda",
-                  *(f"agent.{n}_optimizer.momentum" for n in ("actor", "critic", "disc")))
-_ORDERED = tuple((f"env.{task}.{k}_min", f"env.{task}.{k}_max")
-                 for task, k in (("location", "tar_change_time"), ("location", "tar_dist"),
-                                 ("steering", "tar_change_time"), ("steering", "tar_speed")))
+def _check_rules(section, path: str = "") -> None:
+    """Every field's range rule (setting(rule=...)), section by section."""
+    for f in dataclasses.fields(section):
+        value, key = getattr(section, f.name), f"{path}{f.name}"
+        if dataclasses.is_dataclass(value):
+            _check_rules(value, key + ".")
+            continue
+        items = [(key, value)] if not isinstance(value, tuple) else [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+        for rule in f.metadata.get("rules", ()):
+            for where, v in items:
+                if v is not None and not rule.holds(v):
+                    raise InputError(f"{where}: {rule.requirement}, got {v}")
 
 
-def _get(cfg: Config, dotted: str):
-    value = cfg
-    for k in dotted.split("."):
-        value = getattr(value, k)
-    return value
+# Minimum/maximum pairs: (section, name) for name_min <= name_max.
+_ORDERED = (("location", "tar_change_time"), ("location", "tar_dist"), ("steering", "tar_change_time"),
+            ("steering", "tar_speed"))
 
 
 def _validate(cfg: Config) -> None:
-    for key in _POSITIVE:
-        if not _get(cfg, key) > 0:
-            raise InputError(f"{key}: must be positive, got {_get(cfg, key)}")
-    for key in _NON_NEGATIVE:
-        if not _get(cfg, key) >= 0:
-            raise InputError(f"{key}: must be >= 0, got {_get(cfg, key)}")
-    for key in _UNIT_INTERVAL:
-        if not 0.0 <= _get(cfg, key) <= 1.0:
-            raise InputError(f"{key}: must be in [0, 1], got {_get(cfg, key)}")
-    for low, high in _ORDERED:
-        if _get(cfg, low) > _get(cfg, high):
-            raise InputError(f"{low}: must not exceed {high} ({_get(cfg, low)} > {_get(cfg, high)})")
-    for i, size in enumerate(cfg.agent.hidden_sizes):
-        if size <= 0:
-            raise InputError(f"agent.hidden_sizes[{i}]: must be positive, got {size}")
-    if cfg.train.seed >= 2**32:
-        raise InputError(f"train.seed: must be below 2**32, got {cfg.train.seed}")
-    if round(cfg.env.episode_length * cfg.env.physics.control_freq) < 1:
+    _check_rules(cfg)
+    for section, name in _ORDERED:
+        low, high = (getattr(getattr(cfg.env, section), f"{name}_{end}") for end in ("min", "max"))
+        if low > high:
+            raise InputError(f"env.{section}.{name}_min: must not exceed env.{section}.{name}_max ({low} > {high})")
+    physics = cfg.env.physics
+    if round(cfg.env.episode_length * physics.control_freq) < 1:
         raise InputError(f"env.episode_length: {cfg.env.episode_length} s is shorter than one control step")
-    if cfg.env.physics.sim_freq % cfg.env.physics.control_freq:
+    if physics.sim_freq % physics.control_freq:
         raise InputError("env.physics.sim_freq: must be a multiple of env.physics.control_freq")
-    if cfg.train.max_samples is not None and cfg.train.max_samples <= 0:
-        raise InputError(f"train.max_samples: must be positive, got {cfg.train.max_samples}")
     for key in ("character", "motion_file"):
         try:
             found = resolve_path(getattr(cfg.env, key)).exists()

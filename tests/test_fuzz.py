@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from amp_jax.config import CONFIG_DIR, load_config, parse_override
+from amp_jax.config import CONFIG_DIR, load_config, parse_override, to_dict
 from amp_jax.errors import InputError
 from amp_jax.importers.deepmimic import FRAME_WIDTH, deepmimic_to_humanoid, parse_deepmimic, read_deepmimic
 from amp_jax.motion import Clip, load_clip, load_motion_set, save_clip
@@ -24,7 +24,7 @@ from amp_jax.motion import Clip, load_clip, load_motion_set, save_clip
 FUZZ = settings(max_examples=60, deadline=timedelta(seconds=5), derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 D = 28  # the humanoid's DoFs
-SMOKE = yaml.safe_load((CONFIG_DIR / "amp_humanoid_smoke.yaml").read_text())
+SMOKE = to_dict(load_config(CONFIG_DIR / "amp_humanoid_smoke.yaml"))  # every key, resolved
 
 scalars = (st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True, allow_infinity=True)
            | st.text(max_size=12))
