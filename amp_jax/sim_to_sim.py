@@ -34,14 +34,18 @@ SOLVER_OPTIONS = ("integrator", "solver", "iterations", "ls_iterations", "tolera
 _INSTABILITY = (mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL, mujoco.mjtWarning.mjWARN_BADQACC)
 
 
-def _authored_collisions(xml_path) -> dict[str, list[tuple[int, int]]]:
-    """(contype, conaffinity) of every geom of every body, as the character file authored them."""
-    spec = mujoco.MjSpec.from_file(str(xml_path))
-    out, stack = {}, list(spec.worldbody.bodies)
-    while stack:
-        body = stack.pop()
-        out[body.name] = [(int(g.contype), int(g.conaffinity)) for g in body.geoms]
-        stack.extend(body.bodies)
+def _authored_collisions(xml_path) -> list[list[tuple[int, int]]]:
+    """(contype, conaffinity) of every geom of every character body, as the character file authored them;
+    bodies in depth-first order (MuJoCo's body id - 1, the layout's order)."""
+    out = []
+
+    def visit(body):
+        out.append([(int(g.contype), int(g.conaffinity)) for g in body.geoms])
+        for child in body.bodies:
+            visit(child)
+
+    for root in mujoco.MjSpec.from_file(str(xml_path)).worldbody.bodies:
+        visit(root)
     return out
 
 
@@ -62,8 +66,7 @@ def reference_model(character: Character) -> mujoco.MjModel:
                 model.geom_contype[g] = model.geom_conaffinity[g] = 1
             continue
         i = seen[body] = seen.get(body, -1) + 1
-        name = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, body)
-        model.geom_contype[g], model.geom_conaffinity[g] = authored[name][i]
+        model.geom_contype[g], model.geom_conaffinity[g] = authored[body - 1][i]
     for b in range(model.nbody):  # what the compiler derives from the geoms: the broad phase reads it
         geoms = model.geom_bodyid == b
         model.body_contype[b] = np.bitwise_or.reduce(model.geom_contype[geoms], initial=0)

@@ -67,8 +67,8 @@ def test_case_trains_checkpoints_and_tests(case, tmp_path):
 
 
 REPORT_FIELDS = {"episodes": int, "num_envs": int, "seed": int, "mean_episode_length": float, "episode_steps": int,
-                 "fall_rate": float, "mean_style_reward": float, "physics": dict, "motion_matching": dict, "kick": (dict, type(None)),
-                 "task": (dict, type(None))}
+                 "fall_rate": float, "mean_style_reward": float, "physics": dict, "motion_matching": dict,
+                 "kick": (dict, type(None)), "task": (dict, type(None))}
 MATCHING_FIELDS = {"stay": float, "cover": float, "near": float, "policy_frames": int, "reference_frames": int,
                    "spread": dict}
 KICK_FIELDS = {"foot": str, "clip_peak_height": float, "clip_spin": float, "peak_height_mean": (float, type(None)),

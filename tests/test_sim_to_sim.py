@@ -8,8 +8,8 @@ import pytest
 
 from amp_jax import eval_report, kinematics, quat, sim_to_sim
 from amp_jax.build import build
-from amp_jax.character import geom_extent
-from amp_jax.config import CONFIG_DIR, load_config
+from amp_jax.character import geom_extent, load_character
+from amp_jax.config import CONFIG_DIR, REPO_ROOT, load_config
 from amp_jax.errors import InputError
 from amp_jax.motion import Clip, save_clip
 from amp_jax.train_step import init_train_state
@@ -122,3 +122,19 @@ def test_standing_policy_gives_the_same_episodes_in_mujoco_and_mjx(standing):
     np.testing.assert_allclose(dof[:, [6, 10]], np.broadcast_to(STAND_DOF[[6, 10]], (2, 2)), atol=0.1)
     with pytest.raises(InputError, match="engine"):
         eval_report.eval_report(learner, env, state, num_episodes=2, num_envs=2, engine="bullet")
+
+
+def test_reference_model_keeps_the_collisions_the_file_authored(tmp_path):
+    """A geom the character file keeps out of collisions stays out; the others collide."""
+    xml = (REPO_ROOT / "assets/humanoid/humanoid.xml").read_text()
+    marked = '<geom name="head" type="sphere"'
+    assert xml.count(marked) == 1
+    path = tmp_path / "humanoid.xml"
+    path.write_text(xml.replace(marked, '<geom name="head" contype="0" conaffinity="2" type="sphere"'))
+    ref = sim_to_sim.reference_model(load_character(path, ["head"], ["right_foot", "left_foot"]))
+    head = mujoco.mj_name2id(ref, mujoco.mjtObj.mjOBJ_GEOM, "head")
+    assert (ref.geom_contype[head], ref.geom_conaffinity[head]) == (0, 2)
+    others = np.arange(ref.ngeom) != head
+    assert ref.geom_contype[others].all() and ref.geom_conaffinity[others].all()
+    body = ref.geom_bodyid[head]  # the head body's only geom: the broad phase's body masks follow
+    assert (ref.body_contype[body], ref.body_conaffinity[body]) == (0, 2)
