@@ -150,7 +150,7 @@ def markdown_summary(report: dict) -> str:
         "",
         f"{report['episodes']} deterministic episodes on {report['num_envs']} environments (seed {report['seed']}) "
         f"in {physics['engine']}: {physics['solver']} solver, {physics['iterations']} iterations "
-        f"({physics['ls_iterations']} line search), {physics['contacts']}.",
+        f"({physics['ls_iterations']} line search), contacts: {physics['contacts']}.",
         "",
         "| measure | value |",
         "|---|---|",
