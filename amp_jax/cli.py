@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
     evaluation.add_argument("--test_episodes", type=int, default=32)
     evaluation.add_argument("--out", help="report JSON (default: RUN_DIR/eval/report.json)")
+    evaluation.add_argument("--engine", default="mjx", choices=["mjx", "mujoco"],
+                            help="mjx: the training simulation; mujoco: sim-to-sim, MuJoCo itself on the CPU with its "
+                                 "default solver settings and full contacts (amp_jax/sim_to_sim.py)")
     _common(evaluation)
 
     render = sub.add_parser("render", help="render a deterministic policy rollout to mp4")
@@ -286,7 +289,7 @@ def _cmd_eval(args) -> None:
     if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
         raise InputError("eval: --test_episodes and --num_envs must be >= 1")
     _configure_jax()
-    report = eval_report.evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0)
+    report = eval_report.evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0, args.engine)
     out = Path(args.out) if args.out else _output_folder(args.model_file) / "eval" / "report.json"
     md, summary = eval_report.write_report(report, out)
     print(summary)

@@ -145,8 +145,13 @@ class AmpEnv:
         return frame, kinematics.lowest_fail_geom_height(self.layout, body_pos, body_rot)
 
     def step(self, state: EnvState, action) -> tuple[EnvState, StepOutput]:
-        prev_root_pos = state.data.qpos[:3]
         data = pd.control_step(self.model, self.layout, state.data, self.pd_targets(action), self.substeps)
+        return self.finish_step(state, data)
+
+    def finish_step(self, state: EnvState, data: mjx.Data) -> tuple[EnvState, StepOutput]:
+        """Everything after the physics of a control step from state to data (read: its qpos and qvel):
+        observations, rewards, termination and the automatic reset."""
+        prev_root_pos = state.data.qpos[:3]
         fault = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
                   & jnp.all(jnp.abs(data.qvel) < MAX_QVEL))
         frame, lowest = self.read_frame(data)

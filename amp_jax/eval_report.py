@@ -20,9 +20,10 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from amp_jax import evaluate, kinematics, motion_matching, quat
+from amp_jax import evaluate, kinematics, motion_matching, quat, sim_to_sim
 from amp_jax.build import load_trained
 from amp_jax.env import AmpEnv
+from amp_jax.errors import InputError
 from amp_jax.train_step import Learner, TrainState
 
 KICK_FRACTION = 0.75
@@ -88,9 +89,17 @@ def kick_report(env: AmpEnv, r: evaluate.EvalRollouts) -> dict:
 
 
 def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: int, num_envs: int,
-                seed: int = 0) -> dict:
-    """Deterministic rollouts of ceil(num_episodes / num_envs) episodes per environment, measured."""
-    r = evaluate.run_test_rollouts(learner, env, state, num_episodes, num_envs, seed)
+                seed: int = 0, engine: str = "mjx") -> dict:
+    """Deterministic rollouts of ceil(num_episodes / num_envs) episodes per environment, measured; engine
+    mjx runs them in the training simulation, mujoco in MuJoCo itself (amp_jax.sim_to_sim)."""
+    if engine == "mjx":
+        r = evaluate.run_test_rollouts(learner, env, state, num_episodes, num_envs, seed)
+        physics = sim_to_sim.physics_settings(env.character.mj_model, f"mjx ({env.cfg.physics.impl})")
+    elif engine == "mujoco":
+        r = sim_to_sim.run_mujoco_rollouts(learner, env, state, num_episodes, num_envs, seed)
+        physics = sim_to_sim.physics_settings(sim_to_sim.reference_model(env.character), "mujoco")
+    else:
+        raise InputError(f"eval: engine must be mjx or mujoco, got {engine!r}")
     stats = evaluate.rollout_stats(r, env.control_dt)
     reference = motion_matching.library_reference(env.layout, env.motions, env.control_dt)
     policy_features = evaluate.episode_features(env.layout, r)
@@ -105,6 +114,7 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
         "episodes": stats["episodes"],
         "num_envs": num_envs,
         "seed": seed,
+        "physics": physics,
         "mean_episode_length": stats["mean_episode_length"],
         "episode_steps": env.episode_steps,
         "fall_rate": stats["fall_rate"],
@@ -148,13 +158,14 @@ def bar_report(stats: dict, mm: dict, frame_step: float, kick: dict | None) -> d
     return {"passed": all(m["passed"] for m in measures.values()), "measures": measures}
 
 
-def evaluate_run(run_dir: str | Path, test_episodes: int = 32, num_envs: int | None = None, seed: int = 0) -> dict:
+def evaluate_run(run_dir: str | Path, test_episodes: int = 32, num_envs: int | None = None, seed: int = 0,
+                 engine: str = "mjx") -> dict:
     """The report of a run directory's newest checkpoint or an exported policy (what `amp-jax eval`
-    writes), with its run_dir (the path given), case and iteration."""
+    writes) on `engine`, with its run_dir (the path given), case and iteration."""
     cfg, env, learner, step, state = load_trained(run_dir)
     num_envs = num_envs or min(cfg.train.num_envs, test_episodes)
     return {"run_dir": str(run_dir), "case": cfg.case, "iteration": step,
-            **eval_report(learner, env, state, test_episodes, num_envs, seed)}
+            **eval_report(learner, env, state, test_episodes, num_envs, seed, engine)}
 
 
 def _finite_or_none(x):
@@ -171,12 +182,14 @@ def _fmt(x, spec: str = ".3f") -> str:
 
 def markdown_summary(report: dict) -> str:
     """A short Markdown summary of a report (eval_report's, with run_dir, case and iteration added)."""
-    mm, kick, task = report["motion_matching"], report["kick"], report["task"]
+    mm, kick, task, physics = report["motion_matching"], report["kick"], report["task"], report["physics"]
     fraction = report["mean_episode_length"] / report["episode_steps"]
     lines = [
         f"# Evaluation of {report['run_dir']} ({report['case']}, iteration {report['iteration']})",
         "",
-        f"{report['episodes']} deterministic episodes on {report['num_envs']} environments (seed {report['seed']}).",
+        f"{report['episodes']} deterministic episodes on {report['num_envs']} environments (seed {report['seed']}) "
+        f"in {physics['engine']}: {physics['solver']} solver, {physics['iterations']} iterations "
+        f"({physics['ls_iterations']} line search), contacts: {physics['contacts']}.",
         "",
         "| measure | value |",
         "|---|---|",

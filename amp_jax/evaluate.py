@@ -63,13 +63,18 @@ def collect_rollouts(rollout, state: TrainState, per_env: int, seed: int = 0) ->
     """Run a compiled test rollout (make_test_rollout) and count the first per_env episodes of every
     environment (the rollout must be long enough for them to finish)."""
     qpos, done, style, task, task_metrics, changed = jax.tree.map(np.asarray, rollout(state, jax.random.PRNGKey(seed)))
+    return EvalRollouts(qpos, done, style, task, task_metrics, changed, counted_episodes(done, per_env))
+
+
+def counted_episodes(done: np.ndarray, per_env: int) -> list:
+    """(env, first step, last step) of the first per_env episodes of every environment in done [T, E]."""
     episodes = []
     for e in range(done.shape[1]):
         first = 0
         for last in np.flatnonzero(done[:, e] != NULL)[:per_env]:
             episodes.append((e, first, int(last)))
             first = int(last) + 1
-    return EvalRollouts(qpos, done, style, task, task_metrics, changed, episodes)
+    return episodes
 
 
 def run_test_rollouts(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: int, num_envs: int,

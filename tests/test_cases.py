@@ -66,9 +66,9 @@ def test_case_trains_checkpoints_and_tests(case, tmp_path):
         assert {"mean_steering_velocity_error", "mean_steering_facing_error"} <= set(report["task"])
 
 
-REPORT_FIELDS = {"bar": dict, "episodes": int, "num_envs": int, "seed": int, "mean_episode_length": float, "episode_steps": int,
-                 "fall_rate": float, "mean_style_reward": float, "motion_matching": dict, "kick": (dict, type(None)),
-                 "task": (dict, type(None))}
+REPORT_FIELDS = {"bar": dict, "episodes": int, "num_envs": int, "seed": int, "mean_episode_length": float,
+                 "episode_steps": int, "fall_rate": float, "mean_style_reward": float, "physics": dict,
+                 "motion_matching": dict, "kick": (dict, type(None)), "task": (dict, type(None))}
 MATCHING_FIELDS = {"stay": float, "cover": float, "clip_frame_step": float, "near": float, "policy_frames": int,
                    "reference_frames": int, "spread": dict}
 KICK_FIELDS = {"foot": str, "clip_peak_height": float, "clip_spin": float, "peak_height_mean": (float, type(None)),
