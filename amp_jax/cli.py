@@ -372,8 +372,9 @@ def _cmd_inspect(args) -> None:
     import json
 
     from amp_jax.clip_quality import check, format_report, inspect_file
+    from amp_jax.config import resolve_path
 
-    report = inspect_file(args.motion, args.config)
+    report = inspect_file(resolve_path(args.motion), args.config)
     problems = check(report)
     print(format_report(report))
     print("  limits: " + ("ok" if not problems else "exceeded"))

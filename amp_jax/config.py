@@ -19,8 +19,11 @@ import yaml
 
 from amp_jax.errors import InputError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CONFIG_DIR = REPO_ROOT / "configs"
+_CHECKOUT = Path(__file__).resolve().parent.parent
+# Where configs/, assets/ and motions/ are: the checkout (also under an editable install), or amp_jax/_data in
+# an installed wheel (pyproject.toml maps the three folders there).
+DATA_ROOT = _CHECKOUT if (_CHECKOUT / "configs").is_dir() else Path(__file__).resolve().parent / "_data"
+CONFIG_DIR = DATA_ROOT / "configs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -378,11 +381,11 @@ def _validate(cfg: Config) -> None:
 
 
 def resolve_path(p: str) -> Path:
-    """Paths in configs are relative to the working directory, else to the repository root."""
+    """Paths in configs are relative to the working directory, else to DATA_ROOT (the repository root)."""
     path = Path(p)
     if path.is_absolute() or path.exists():
         return path
-    return REPO_ROOT / path
+    return DATA_ROOT / path
 
 
 def config_from_dict(data: dict) -> Config:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from amp_jax.config import DATA_ROOT
 from amp_jax.errors import InputError
 
 FORMATS = ("amass", "deepmimic", "mimickit")
 DEFAULT_CHARACTER = {"amass": "smpl", "deepmimic": "humanoid"}
-ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+ASSETS = DATA_ROOT / "assets"
 
 
 def load_named_character(name_or_path: str):

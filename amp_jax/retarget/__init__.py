@@ -45,6 +45,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from amp_jax.character import load_character
+from amp_jax.config import DATA_ROOT
 from amp_jax.errors import InputError
 from amp_jax.motion import load_clip, save_clip
 from amp_jax.retarget.feet import contact_intervals, contact_mask, sole_height
@@ -69,7 +70,7 @@ __all__ = ["HUMANOID_TO_G1", "HUMANOID_TO_PI_PLUS", "HUMANOID_TO_SMPL", "IKConfi
            "read_motion_imitation_clip", "retarget", "retarget_file", "retarget_quadruped", "scaled_source_points",
            "sole_height"]
 
-ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+ASSETS = DATA_ROOT / "assets"
 
 
 def load_target(name: str, assets: Path = ASSETS):
