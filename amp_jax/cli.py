@@ -84,10 +84,12 @@ def _parser() -> argparse.ArgumentParser:
 
     view = sub.add_parser("view-motion", help="play a clip (or every clip of a dataset) on its character")
     view.add_argument("motion", help="clip (.npz/.pkl) or dataset YAML")
-    view.add_argument("--config", default="amp_humanoid", help="case name or config giving the character")
+    view.add_argument("--config", help="case name or config giving the character (default: the first case using "
+                                       "the character the clip names)")
     view.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
-    view.add_argument("--camera_scale", type=float, default=1.0,
-                      help="multiplies the camera distance and look-at height (e.g. 0.4 for Go2, 0.5 for Pi Plus)")
+    view.add_argument("--camera_scale", type=float,
+                      help="multiplies the camera distance and look-at height (default: from the clip's root "
+                           "height, about 0.35 for Go2, 0.6 for Pi Plus, 1 for the humanoids)")
     _video_size(view)
     _common(view)
 
@@ -313,7 +315,7 @@ def _cmd_render(args) -> None:
     qpos, ref, done = (np.asarray(x) for x in rollout(state, jax.random.PRNGKey(args.seed or 0)))
     n = len(qpos) if args.seconds else render.episode_frames(done, args.num_episodes)
     frames = render.render_envs(env.character.mj_model, qpos[:n], args.width, args.height,
-                                ref[:n] if args.show_reference else None)
+                                ref[:n] if args.show_reference else None, render.camera_scale_for(ref))
     print(f"wrote {render.write_video(args.out, frames, fps)} ({len(frames)} frames, iteration {step})")
 
 
@@ -337,11 +339,18 @@ def _visualize(env, learner, state, run_dir: Path, seed: int) -> None:
 def _cmd_view_motion(args) -> None:
     from amp_jax import render
     from amp_jax.character import load_character
+    from amp_jax.clip_quality import case_for_character
     from amp_jax.config import case_path, load_config, resolve_path
     from amp_jax.motion import load_motion_set
     from amp_jax.motion_library import build_motion_library
 
-    cfg = load_config(case_path(args.config), {"env.motion_file": args.motion})
+    config = args.config
+    if config is None:  # the character the clip names (amp-jax clips record it), by the first case using it
+        clip = load_motion_set(resolve_path(args.motion))[0][0]
+        if not clip.character:
+            raise InputError(f"{args.motion}: the clip names no character; pass --config CASE")
+        config = case_for_character(clip.character)
+    cfg = load_config(case_path(config), {"env.motion_file": args.motion})
     e = cfg.env
     character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics)
     clips, weights, names = load_motion_set(resolve_path(args.motion), character.layout.num_dof)
@@ -351,8 +360,8 @@ def _cmd_view_motion(args) -> None:
     frames = []
     for i, name in enumerate(names):
         qpos = render.motion_qpos(character.layout, library, i, fps)
-        clip_frames = render.render_qpos(character.mj_model, qpos, args.width, args.height,
-                                         camera_scale=args.camera_scale)
+        scale = args.camera_scale or render.camera_scale_for(qpos)
+        clip_frames = render.render_qpos(character.mj_model, qpos, args.width, args.height, camera_scale=scale)
         frames.append(render.caption(clip_frames, name) if dataset else clip_frames)
         print(f"{name}: {len(qpos)} frames")
     frames = np.concatenate(frames, axis=0)

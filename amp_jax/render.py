@@ -28,6 +28,8 @@ CAMERA_ELEVATION = -12.0
 LOOKAT_HEIGHT = 1.0
 REF_CHAR_OFFSET = np.array([2.0, 0.0, 0.0])  # MimicKit's ref_char_offset: the ghost stands 2 m along x
 GHOST_ALPHA = 0.3
+GHOST_RGB = (0.35, 0.6, 1.0)  # the reference ghost is blue, whatever the character's colours
+STANDING_ROOT_HEIGHT = 0.9  # the humanoid's, which the camera distance and look-at height are made for
 # Video rollouts are short, so compile them fast: on CPU, without backend optimisation the humanoid's
 # rollout compiles in 37 s instead of 62 s and runs 300 steps in 1.8 s instead of 0.8 s.
 _ROLLOUT_COMPILER_OPTIONS = {"cpu": {"xla_backend_optimization_level": 0}}
@@ -69,15 +71,21 @@ def _add_ghost(model: mujoco.MjModel, ghost: mujoco.MjData, scene: mujoco.MjvSce
     first = scene.ngeom
     mujoco.mjv_addGeoms(model, ghost, mujoco.MjvOption(), mujoco.MjvPerturb(), mujoco.mjtCatBit.mjCAT_DYNAMIC, scene)
     for g in range(first, scene.ngeom):
-        scene.geoms[g].rgba[3] = GHOST_ALPHA
+        scene.geoms[g].rgba[:] = (*GHOST_RGB, GHOST_ALPHA)
+
+
+def camera_scale_for(qpos: np.ndarray) -> float:
+    """The camera_scale that frames a character of the size of poses qpos [..., nq] (its mean root height
+    against the humanoid's; at most 1): about 0.35 for Go2, 0.6 for Pi Plus."""
+    return round(min(1.0, float(np.mean(np.asarray(qpos)[..., 2])) / STANDING_ROOT_HEIGHT), 2)
 
 
 def render_envs(model: mujoco.MjModel, qpos: np.ndarray, width: int = 640, height: int = 480,
-                ghost_qpos: np.ndarray | None = None) -> np.ndarray:
+                ghost_qpos: np.ndarray | None = None, camera_scale: float = 1.0) -> np.ndarray:
     """Frames [T, height, E * width, 3] of E environments' poses qpos [T, E, nq], tiled left to right,
     each with its own tracking camera (and ghost, if ghost_qpos [T, E, nq] is given)."""
-    tiles = [render_qpos(model, qpos[:, e], width, height, None if ghost_qpos is None else ghost_qpos[:, e])
-             for e in range(qpos.shape[1])]
+    tiles = [render_qpos(model, qpos[:, e], width, height, None if ghost_qpos is None else ghost_qpos[:, e],
+                         camera_scale) for e in range(qpos.shape[1])]
     return np.concatenate(tiles, axis=2)
 
 

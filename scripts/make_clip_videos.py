@@ -3,9 +3,9 @@ docs/motions.md (the quality report of `amp-jax inspect` beside each GIF).
 
     MUJOCO_GL=egl PYTHONPATH=. python scripts/make_clip_videos.py [--only NAME,...] [--table-only]
 
-Each clip is rendered on the character its `character` field names (with the first case using it, as
-`amp-jax inspect` does) at 240 x 180, the camera scaled to the character's size (camera_scale = mean root
-height / 0.9 m, at most 1). To keep the GIFs small (~100 KB) every second frame is kept (15 frames/s,
+Each clip is rendered by `amp-jax view-motion` on the character its `character` field names (with the first
+case using it, as `amp-jax inspect` does) at 240 x 180, the camera scaled to the character's size
+(amp_jax.render.camera_scale_for: mean root height / 0.9 m, at most 1). To keep the GIFs small (~100 KB) every second frame is kept (15 frames/s,
 the same speed) and the colours are reduced to 32. The table goes between the markers
 `<!-- clips:start -->` and `<!-- clips:end -->` of docs/motions.md; the rest of that file is written by hand.
 """
@@ -22,7 +22,6 @@ import numpy as np
 
 from amp_jax import clip_quality
 from amp_jax.cli import main as amp_jax
-from amp_jax.motion import load_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS_DIR = ROOT / "docs" / "clips"
@@ -35,10 +34,6 @@ START, END = "<!-- clips:start -->", "<!-- clips:end -->"
 
 def shipped_clips() -> list[Path]:
     return sorted((ROOT / "motions").glob("**/*.npz"))
-
-
-def camera_scale(clip) -> float:
-    return round(min(1.0, float(np.mean(clip.root_pos[:, 2])) / 0.9), 2)
 
 
 def shrink_gif(frames: np.ndarray, fps: float) -> bytes:
@@ -56,12 +51,9 @@ def shrink_gif(frames: np.ndarray, fps: float) -> bytes:
 def make_gif(path: Path) -> Path:
     import imageio.v3 as iio
 
-    clip = load_clip(path)
-    case = clip_quality.case_for_character(clip.character).stem
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.gif"
-        rc = amp_jax(["view-motion", str(path), "--config", case, "--out", str(raw), "--width", str(WIDTH),
-                      "--height", str(HEIGHT), "--camera_scale", str(camera_scale(clip))])
+        rc = amp_jax(["view-motion", str(path), "--out", str(raw), "--width", str(WIDTH), "--height", str(HEIGHT)])
         if rc != 0:
             raise SystemExit(f"view-motion failed on {path}")
         frames = iio.imread(raw, index=None)[..., :3]

@@ -153,6 +153,8 @@ def test_reference_ghost_is_drawn_two_metres_along_x(humanoid):
     assert abs(np.median(cols) - col) < width / 10 and abs(np.median(rows) - row) < height / 6
     me, _ = _project(model, lookat, q[:3], width, height)
     assert col - me > width / 6  # beside the character, not on it
+    changed = ghost[rows, cols] - plain[rows, cols]
+    assert changed[:, 2].mean() > changed[:, 0].mean() + 10  # the ghost is blue, unlike the character
 
 
 def test_environments_are_tiled_left_to_right(humanoid):
@@ -209,13 +211,35 @@ def test_view_motion_of_a_dataset_plays_every_clip_with_its_name(tmp_path, human
     dataset.write_text(yaml.safe_dump({"motions": [{"file": "walk_a.npz", "weight": 1.0},
                                                    {"file": "walk_b.npz", "weight": 2.0}]}))
     out = tmp_path / "dataset.mp4"
-    assert main(["view-motion", str(dataset), "--out", str(out), "--width", str(W), "--height", str(H)]) == 0
+    # These clips name no character, so the case giving it is named.
+    assert main(["view-motion", str(dataset), "--out", str(out), "--width", str(W), "--height", str(H),
+                 "--config", "amp_humanoid"]) == 0
     frames = _read(out).astype(int)
     assert len(frames) == 31 + 16  # 1 s and 0.5 s at 30 Hz, one after the other
     corner = frames[:, : H // 5, : W // 2].max(axis=-1)
     assert all((c > 150).sum() > 10 for c in corner)  # a caption on every frame
     same, changed = np.abs(corner[1] - corner[0]).max(), np.abs(corner[31] - corner[30]).max()
     assert same < 60 and changed > 150  # it changes where the next clip starts
+
+
+@pytest.mark.parametrize("clip", ["go2/go2_pace", "pi_plus/pi_plus_walk", "g1/g1_walk", "smpl/smpl_walk",
+                                  "humanoid_sword_shield/humanoid_sword_shield_walk", "humanoid/humanoid_walk"])
+def test_view_motion_plays_a_clip_of_every_character_without_a_config(clip, tmp_path, capsys):
+    """The clip names its character; view-motion finds the case (the first using it) and frames it."""
+    out = tmp_path / "clip.gif"
+    assert main(["view-motion", f"motions/{clip}.npz", "--out", str(out), "--width", "32", "--height", "24"]) == 0
+    assert len(_read(out)) > 10
+
+
+def test_camera_scale_follows_the_characters_size():
+    from amp_jax.motion import load_clip
+
+    def scale(name):
+        clip = load_clip(f"motions/{name}.npz")
+        return render.camera_scale_for(np.concatenate([clip.root_pos, clip.root_rot], axis=1))
+
+    assert scale("humanoid/humanoid_spinkick") > 0.9 and scale("humanoid/humanoid_walk") > 0.9
+    assert 0.25 < scale("go2/go2_pace") < 0.45 and 0.45 < scale("pi_plus/pi_plus_walk") < 0.8
 
 
 # -- policy rollouts ---------------------------------------------------------------------------------

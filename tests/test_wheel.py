@@ -66,8 +66,8 @@ def test_the_wheel_lists_the_nine_cases(installed):
 
 def test_the_wheel_plays_and_inspects_a_shipped_clip(installed):
     site, work = installed
-    proc = _amp_jax(installed, "view-motion", "motions/go2/go2_pace.npz", "--config", "amp_go2", "--out", "go2.gif",
-                    "--width", "96", "--height", "64")
+    proc = _amp_jax(installed, "view-motion", "motions/go2/go2_pace.npz", "--out", "go2.gif", "--width", "96",
+                    "--height", "64")
     assert proc.returncode == 0, proc.stderr
     assert (work / "go2.gif").read_bytes()[:6] == b"GIF89a"
     proc = _amp_jax(installed, "inspect", "motions/humanoid/humanoid_walk.npz")
