@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
     view.add_argument("--camera_scale", type=float,
                       help="multiplies the camera distance and look-at height (default: from the clip's root "
-                           "height, about 0.35 for Go2, 0.6 for Pi Plus, 1 for the humanoids)")
+                           "height, about 0.4 for Go2 and Pi Plus, 1 for the humanoids)")
     _video_size(view)
     _common(view)
 

@@ -76,7 +76,7 @@ def _add_ghost(model: mujoco.MjModel, ghost: mujoco.MjData, scene: mujoco.MjvSce
 
 def camera_scale_for(qpos: np.ndarray) -> float:
     """The camera_scale that frames a character of the size of poses qpos [..., nq] (its mean root height
-    against the humanoid's; at most 1): about 0.35 for Go2, 0.6 for Pi Plus."""
+    against the humanoid's; at most 1): about 0.4 for Go2 and Pi Plus."""
     return round(min(1.0, float(np.mean(np.asarray(qpos)[..., 2])) / STANDING_ROOT_HEIGHT), 2)
 
 
