@@ -9,6 +9,10 @@ RUN_DIR/checkpoints_unreadable/ by `set_aside_newer` when training resumes befor
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+import sys
 from pathlib import Path
 
 import jax
@@ -20,6 +24,11 @@ from amp_jax.errors import InputError
 
 CONFIG_FILE = "config.yaml"
 UNREADABLE_DIR = "checkpoints_unreadable"
+# Settings a resumed run may change (and then records): when it stops, how often it saves, tests, measures
+# and films, how many checkpoints it keeps, the devices that share the environments (another split changes
+# sums at float level only) and the description. Every other setting is the run's own.
+RESUME_MAY_CHANGE = ("description", "train.max_samples", "train.iters_per_output", "train.test_episodes",
+                     "train.keep_checkpoints", "train.video_every", "train.eval_every", "train.num_devices")
 
 
 def save_config(run_dir: Path, cfg: Config) -> None:
@@ -40,6 +49,31 @@ def load_run_config(run_dir: str | Path) -> Config:
         return config_from_dict(data)
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
+
+
+def resume_changes(run_dir: str | Path, cfg: Config) -> list[str]:
+    """The settings of `cfg` that differ from those RUN_DIR/config.yaml records, as 'key: old -> new', when
+    all are RESUME_MAY_CHANGE. Raises InputError naming the others, if any (before anything is written)."""
+    old, new = _dotted(to_dict(load_run_config(run_dir))), _dotted(to_dict(cfg))
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    lines = [f"{k}: {old.get(k)} -> {new.get(k)}" for k in changed]
+    fixed = [line for k, line in zip(changed, lines) if k not in RESUME_MAY_CHANGE]
+    if fixed:
+        raise InputError(f"{run_dir}: a resumed run keeps the settings in its {CONFIG_FILE}, and these differ: "
+                         f"{'; '.join(fixed)}; resume without changing them, or start a new run with another "
+                         f"--out_dir")
+    return lines
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    """{'train.num_envs': 16, ...} of a nested config dict."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_dotted(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def manager(run_dir: str | Path, keep: int = 3) -> ocp.CheckpointManager:
@@ -66,7 +100,8 @@ def save(mgr: ocp.CheckpointManager, step: int, state) -> None:
 def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
     """Restore the newest (or the given) checkpoint into the structure of `template`.
 
-    Falls back to older checkpoints if the newest cannot be read. Raises InputError if none can.
+    Falls back to older checkpoints if the newest cannot be read, saying on stderr which step it skipped
+    and why. Raises InputError if none can.
     """
     steps = sorted(mgr.all_steps(), reverse=True) if step is None else [step]
     if not steps:
@@ -75,10 +110,49 @@ def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
     errors = []
     for s in steps:
         try:
-            return s, _unflat(mgr.restore(s, args=ocp.args.StandardRestore(abstract)), template)
+            with _quiet_orbax():
+                restored = mgr.restore(s, args=ocp.args.StandardRestore(abstract))
         except Exception as e:  # a corrupt or truncated step: try the one before
-            errors.append(f"step {s}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+            errors.append(f"step {s}: {_reason(e)}")
+            continue
+        if errors:
+            print(f"amp-jax: skipped unreadable checkpoint {'; '.join(errors)}; using step {s}", file=sys.stderr,
+                  flush=True)
+        return s, _unflat(restored, template)
     raise InputError(f"{mgr.directory}: no readable checkpoint ({'; '.join(errors)})")
+
+
+def _reason(error: Exception) -> str:
+    """Why a step could not be read, in a few words: the innermost cause of Orbax's or TensorStore's
+    message, without TensorStore's spec dump."""
+    text = re.sub(r"\s*\[tensorstore_spec=.*", "", str(error).splitlines()[0] if str(error) else "")
+    if len(text) > 100:
+        text = text.rsplit(": ", 1)[-1][:100]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+    """Silence what Orbax and TensorStore print while failing to read a damaged step: absl's and Orbax's
+    error logs, and the tracebacks of TensorStore callbacks into Orbax's closed event loop (printed
+    through sys.excepthook). Other uncaught errors still reach the previous hook."""
+    loggers = [logging.getLogger(name) for name in ("absl", "orbax")]
+    levels = [lg.level for lg in loggers]
+    previous_hook = sys.excepthook
+
+    def hook(kind, value, tb):
+        if not (kind is RuntimeError and str(value) == "Event loop is closed"):
+            previous_hook(kind, value, tb)
+
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    sys.excepthook = hook
+    try:
+        yield
+    finally:
+        sys.excepthook = previous_hook
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def set_aside_newer(mgr: ocp.CheckpointManager, step: int) -> list[Path]:

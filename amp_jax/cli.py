@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -10,26 +11,61 @@ from pathlib import Path
 
 import numpy as np
 
+from amp_jax import __version__
 from amp_jax.errors import InputError
+from amp_jax.paths import check_output_dir, check_output_file
+
+VIDEO = (".mp4", ".gif")
+VIDEO_SIZE = (16, 4096)  # pixels per side of one environment's picture; even for H.264
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--num_envs", type=int, help="parallel environments")
-    p.add_argument("--seed", "--rand_seed", dest="seed", type=int, help="random seed")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set agent.action_std=0.1 (repeatable)")
-    p.add_argument("--visualize", default="false",
-                   help="test: true plays the policy in MuJoCo's viewer (or writes RUN/videos/test.mp4 "
-                        "without a display); training is headless")
-    p.add_argument("--logger", default="tb", choices=["txt", "tb", "wandb"],
-                   help="console, metrics.jsonl and TensorBoard are always written; wandb also logs to Weights & "
-                        "Biases (pip install 'amp-jax[wandb]')")
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (InputError: `amp-jax: error: ...`, exit code 2) and defaults in --help."""
+
+    def __init__(self, **kwargs):
+        super().__init__(formatter_class=_HelpFormatter, **kwargs)
+
+    def error(self, message):
+        raise InputError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default when it has one (not None, False or an empty list)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _common(p: argparse.ArgumentParser, envs: bool = True, overrides: bool = False, visualize: bool = False,
+            logger: bool = False) -> None:
+    """The options shared by the subcommands that use them (each gets only those it reads): --debug, and
+    --num_envs and --seed (envs), --set (overrides), MimicKit's --visualize and --logger."""
+    if envs:
+        p.add_argument("--num_envs", type=int, help="parallel environments")
+        p.add_argument("--seed", "--rand_seed", dest="seed", type=int, help="random seed")
+    if overrides:
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config key, e.g. --set agent.action_std=0.1 (repeatable)")
+    if visualize:
+        p.add_argument("--visualize", default="false", choices=["true", "false"], type=str.lower,
+                       help="test: true plays the policy in MuJoCo's viewer (or writes RUN/videos/test.mp4 "
+                            "without a display); training is headless (false only)")
+    if logger:
+        p.add_argument("--logger", default="tb", choices=["txt", "tb", "wandb"],
+                       help="console, metrics.jsonl and TensorBoard are always written; wandb also logs to Weights "
+                            "& Biases (pip install 'amp-jax[wandb]')")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="amp-jax", description="Adversarial Motion Priors in JAX + MuJoCo MJX.")
-    sub = parser.add_subparsers(dest="command")
+    parser = _Parser(prog="amp-jax", description="Adversarial Motion Priors in JAX + MuJoCo MJX.",
+                     epilog="MimicKit's style works too: `amp-jax --mode train|test ...` is `amp-jax train|test "
+                            "...`, and `--arg_file FILE` reads further options from FILE (the command line wins). "
+                            "`amp-jax COMMAND --help` lists a command's options.")
+    parser.add_argument("--version", action="version", version=f"amp-jax {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a case", description="Train a case by name or config file.")
     train.add_argument("case", nargs="?", help="case name (see `amp-jax cases`) or a config YAML")
@@ -41,23 +77,27 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--devices", type=int, help="devices to split the environments over (default: all visible)")
     train.add_argument("--distributed", action="store_true",
                        help="multi-host: call jax.distributed.initialize() first (one process per host)")
-    _common(train)
+    _common(train, overrides=True, visualize=True, logger=True)
 
-    test = sub.add_parser("test", help="test a trained run with deterministic actions")
+    test = sub.add_parser("test", help="test a trained run with deterministic actions",
+                          description="Deterministic rollouts of a trained run's newest readable checkpoint: mean "
+                                      "return, episode length, fall rate and style reward.")
     test.add_argument("--model_file", required=True, help="run directory of a trained model")
-    test.add_argument("--test_episodes", type=int, default=32)
-    _common(test)
+    test.add_argument("--test_episodes", type=int, default=32, help="episodes to run")
+    _common(test, visualize=True)
 
     evaluation = sub.add_parser("eval", help="measure whether a trained policy learned its motion",
                                 description="Deterministic rollouts: episode length, falls, style reward, "
                                             "motion matching, the spinkick's kick, task measures. Writes JSON "
                                             "and a Markdown summary beside it.")
     evaluation.add_argument("--model_file", required=True, help="run directory of a trained model")
-    evaluation.add_argument("--test_episodes", type=int, default=32)
+    evaluation.add_argument("--test_episodes", type=int, default=32, help="episodes to run")
     evaluation.add_argument("--out", help="report JSON (default: RUN_DIR/eval/report.json)")
     _common(evaluation)
 
-    render = sub.add_parser("render", help="render a deterministic policy rollout to mp4")
+    render = sub.add_parser("render", help="render a deterministic policy rollout to mp4",
+                            description="Render a deterministic rollout of a trained run's newest readable "
+                                        "checkpoint offscreen to H.264 (or GIF), environments side by side.")
     render.add_argument("--model_file", required=True, help="run directory of a trained model")
     render.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
     render.add_argument("--seconds", type=float, help="video length (default: --num_episodes episodes)")
@@ -68,24 +108,31 @@ def _parser() -> argparse.ArgumentParser:
     _video_size(render)
     _common(render)
 
-    view = sub.add_parser("view-motion", help="play a clip (or every clip of a dataset) on its character")
+    view = sub.add_parser("view-motion", help="play a clip (or every clip of a dataset) on its character",
+                          description="Render a clip, or every clip of a dataset one after another with its name, "
+                                      "on the character of a case, to H.264 (or GIF).")
     view.add_argument("motion", help="clip (.npz/.pkl) or dataset YAML")
     view.add_argument("--config", default="amp_humanoid", help="case name or config giving the character")
     view.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
     view.add_argument("--camera_scale", type=float, default=1.0,
                       help="multiplies the camera distance and look-at height (e.g. 0.4 for Go2, 0.5 for Pi Plus)")
     _video_size(view)
-    _common(view)
+    _common(view, envs=False, overrides=True)
 
-    retarget = sub.add_parser("retarget", help="retarget a clip onto another character by inverse kinematics")
+    retarget = sub.add_parser("retarget", help="retarget a clip onto another character by inverse kinematics",
+                              description="Retarget a humanoid clip onto G1, Pi Plus or SMPL, or a Laikago clip "
+                                          "onto Go2, by inverse kinematics; prints the fit's quality.")
     retarget.add_argument("motion", help="humanoid clip (.npz/.pkl), or a motion-imitation Laikago .txt for go2")
-    retarget.add_argument("--source", default="humanoid")
-    retarget.add_argument("--target", required=True, choices=["g1", "pi_plus", "smpl", "go2"])
+    retarget.add_argument("--source", default="humanoid", help="the clip's character")
+    retarget.add_argument("--target", required=True, choices=["g1", "pi_plus", "smpl", "go2"],
+                          help="the character to retarget onto")
     retarget.add_argument("--out", required=True, help="output clip (.npz)")
     retarget.add_argument("--debug", action="store_true", help="show tracebacks")
 
     inspect = sub.add_parser("inspect", help="a clip's quality report: foot sliding, ground penetration, joint "
-                                             "limits, root speed and heading change")
+                                             "limits, root speed and heading change",
+                             description="A clip's quality report: foot sliding, ground penetration, joint limits, "
+                                         "root speed and heading change, against the default limits.")
     inspect.add_argument("motion", help="clip (.npz/.pkl)")
     inspect.add_argument("--config", help="case name or config giving the character and its feet (default: the "
                                           "first case using the clip's character)")
@@ -94,9 +141,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="exit with code 1 when the clip exceeds the default limits (amp_jax.clip_quality.Limits)")
     inspect.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    imp = sub.add_parser("import", help="convert an AMASS .npz, DeepMimic .txt or MimicKit .pkl to an amp-jax clip")
+    imp = sub.add_parser("import", help="convert an AMASS .npz, DeepMimic .txt or MimicKit .pkl to an amp-jax clip",
+                         description="Convert an AMASS .npz, DeepMimic .txt or MimicKit .pkl motion to an amp-jax "
+                                     "clip (.npz) of one of the characters.")
     imp.add_argument("source", help="the motion file")
-    imp.add_argument("--format", required=True, choices=["amass", "deepmimic", "mimickit"])
+    imp.add_argument("--format", required=True, choices=["amass", "deepmimic", "mimickit"], help="the file's format")
     imp.add_argument("--out", required=True, help="output clip (.npz)")
     imp.add_argument("--character", help="assets name or MJCF path (default: smpl for amass, humanoid for "
                                          "deepmimic, for mimickit the character whose DoF count fits)")
@@ -106,7 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--loop", action="store_true", help="amass: the clip wraps around")
     imp.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    plot = sub.add_parser("plot", help="draw a run's learning curves to PNG")
+    plot = sub.add_parser("plot", help="draw a run's learning curves to PNG",
+                          description="Draw a run's learning curves from its metrics.jsonl to PNGs: an overview and "
+                                      "one per panel.")
     plot.add_argument("run_dir", help="run directory holding metrics.jsonl")
     plot.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/plots)")
     plot.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -115,21 +166,35 @@ def _parser() -> argparse.ArgumentParser:
                            description="Method: BENCHMARKS.md and amp_jax/bench.py.")
     bench.add_argument("--character", nargs="+", default=None, metavar="NAME",
                        help="characters, named as their folders in assets/ (default: all six)")
-    bench.add_argument("--num_envs", nargs="+", type=int, default=[4096])
-    bench.add_argument("--backend", default="jax", choices=["jax", "warp"])
+    bench.add_argument("--num_envs", nargs="+", type=int, default=[4096], help="batch sizes")
+    bench.add_argument("--backend", default="jax", choices=["jax", "warp"], help="MJX backend")
     bench.add_argument("--repeats", type=int, default=5, help="timed calls after a warm-up (median reported)")
     bench.add_argument("--physics_only", action="store_true", help="only the raw physics (for tuning the MJX model)")
     bench.add_argument("--json", help="also write the results to this JSON file")
-    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key of every case (repeatable)")
     bench.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    sub.add_parser("cases", help="list the cases")
+    cases = sub.add_parser("cases", help="list the cases", description="List the cases (configs/*.yaml) with "
+                                                                      "their descriptions.")
+    cases.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser
 
 
 def _video_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=640, help="pixels (even, %d to %d)" % VIDEO_SIZE)
+    p.add_argument("--height", type=int, default=480, help="pixels (even, %d to %d)" % VIDEO_SIZE)
+
+
+def _check_video_size(width: int, height: int, tiles: int = 1) -> None:
+    """H.264 needs even sides; the bounds keep a typo from allocating gigabytes per frame."""
+    low, high = VIDEO_SIZE
+    for option, value in (("--width", width), ("--height", height)):
+        if not low <= value <= high or value % 2:
+            raise InputError(f"{option}: must be an even number of pixels from {low} to {high}, got {value}")
+    if width * tiles > high * 4:
+        raise InputError(f"--width {width} times --num_envs {tiles}: the video would be {width * tiles} pixels wide "
+                         f"(at most {high * 4})")
 
 
 def _mimickit_argv(argv: list[str]) -> list[str]:
@@ -183,11 +248,16 @@ def _overrides(args) -> dict:
     from amp_jax.config import parse_override
 
     out = dict(parse_override(o) for o in args.overrides)
-    if args.num_envs is not None:
+    if getattr(args, "num_envs", None) is not None:
         out["train.num_envs"] = args.num_envs
-    if args.seed is not None:
+    if getattr(args, "seed", None) is not None:
         out["train.seed"] = args.seed
     return out
+
+
+# The config keys that options other than --set override (errors name the option).
+OPTION_KEYS = {"train.num_envs": "--num_envs", "train.seed": "--seed", "train.max_samples": "--max_samples",
+               "train.num_devices": "--devices"}
 
 
 def _cmd_train(args) -> None:
@@ -195,8 +265,11 @@ def _cmd_train(args) -> None:
     from amp_jax.trainer import train
 
     source = args.config or args.case
-    if not source:
-        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE")
+    if not source or (args.config and args.case):
+        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE" + (", not both" if source else ""))
+    if args.visualize == "true":
+        raise InputError("--visualize true: training is headless; watch a run with `amp-jax test --visualize true` "
+                         "or `amp-jax render`")
     overrides = _overrides(args)
     if args.max_samples is not None:
         overrides["train.max_samples"] = args.max_samples
@@ -206,10 +279,11 @@ def _cmd_train(args) -> None:
         import jax
 
         jax.distributed.initialize()
-    cfg = load_config(case_path(source), overrides)
+    cfg = load_config(case_path(source), overrides, OPTION_KEYS)
     run_dir = Path(args.out_dir or Path("output") / cfg.case)
     if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         raise InputError(f"{run_dir} already holds checkpoints: pass --resume to continue it or a new --out_dir")
+    check_output_dir(run_dir, "--out_dir")
     _configure_jax()
     print(f"training {cfg.case} in {run_dir} with {cfg.train.num_envs} environments", flush=True)
     train(cfg, run_dir, resume=args.resume, max_iterations=args.max_iterations, wandb=args.logger == "wandb")
@@ -221,6 +295,8 @@ def _cmd_test(args) -> None:
     from amp_jax.build import load_trained
 
     run_dir = Path(args.model_file)
+    if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
+        raise InputError("test: --test_episodes and --num_envs must be >= 1")
     _configure_jax()
     cfg, env, learner, step, state = load_trained(run_dir)
     num_envs = args.num_envs or min(cfg.train.num_envs, args.test_episodes)
@@ -231,18 +307,20 @@ def _cmd_test(args) -> None:
     print(f"Fall Rate: {stats['fall_rate']:.3f}")
     print(f"Mean Style Reward: {stats['mean_style_reward']:.4f}")
     print(f"Episodes: {stats['episodes']}")
-    if args.visualize.lower() == "true":
+    if args.visualize == "true":
         _visualize(env, learner, state, run_dir, args.seed or 0)
 
 
 def _cmd_eval(args) -> None:
     from amp_jax import eval_report
+    from amp_jax.checkpoint import load_run_config
 
     if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
         raise InputError("eval: --test_episodes and --num_envs must be >= 1")
+    load_run_config(args.model_file)  # a run directory, before its eval/ folder is made
+    out = check_output_file(args.out or Path(args.model_file) / "eval" / "report.json", (".json",), "--out")
     _configure_jax()
     report = eval_report.evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0)
-    out = Path(args.out) if args.out else Path(args.model_file) / "eval" / "report.json"
     md, summary = eval_report.write_report(report, out)
     print(summary)
     print(f"wrote {out} and {md}")
@@ -255,8 +333,10 @@ def _cmd_render(args) -> None:
     from amp_jax.build import load_trained
 
     num_envs = args.num_envs or 1
-    if num_envs < 1 or args.num_episodes < 1 or (args.seconds is not None and args.seconds <= 0):
+    if num_envs < 1 or args.num_episodes < 1 or (args.seconds is not None and not 0 < args.seconds < math.inf):
         raise InputError("render: --num_envs and --num_episodes must be >= 1 and --seconds positive")
+    _check_video_size(args.width, args.height, num_envs)
+    check_output_file(args.out, VIDEO, "--out")
     _configure_jax()
     cfg, env, learner, step, state = load_trained(args.model_file)
     fps = cfg.env.physics.control_freq
@@ -293,7 +373,14 @@ def _cmd_view_motion(args) -> None:
     from amp_jax.motion import load_motion_set
     from amp_jax.motion_library import build_motion_library
 
-    cfg = load_config(case_path(args.config), {"env.motion_file": args.motion})
+    if not 0 < args.camera_scale < math.inf:
+        raise InputError(f"--camera_scale: must be positive, got {args.camera_scale}")
+    _check_video_size(args.width, args.height)
+    check_output_file(args.out, VIDEO, "--out")
+    if not resolve_path(args.motion).is_file():
+        raise InputError(f"{args.motion}: motion file not found")
+    cfg = load_config(case_path(args.config), {**_overrides(args), "env.motion_file": args.motion},
+                      {"env.motion_file": args.motion})
     e = cfg.env
     character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics)
     clips, weights, names = load_motion_set(resolve_path(args.motion), character.layout.num_dof)
@@ -314,6 +401,7 @@ def _cmd_view_motion(args) -> None:
 def _cmd_retarget(args) -> None:
     from amp_jax.retarget import retarget_file
 
+    check_output_file(args.out, (".npz",), "--out")
     quality = retarget_file(args.motion, args.target, args.out, source=args.source)
     print(f"wrote {args.out}")
     for k, v in quality.items():
@@ -325,6 +413,8 @@ def _cmd_inspect(args) -> None:
 
     from amp_jax.clip_quality import check, format_report, inspect_file
 
+    if args.json:
+        check_output_file(args.json, (".json",), "--json")
     report = inspect_file(args.motion, args.config)
     problems = check(report)
     print(format_report(report))
@@ -341,6 +431,7 @@ def _cmd_inspect(args) -> None:
 def _cmd_import(args) -> None:
     from amp_jax.importers import import_motion
 
+    check_output_file(args.out, (".npz",), "--out")
     clip = import_motion(args.source, args.format, args.out, args.character, floor=args.floor, loop=args.loop)
     print(f"wrote {args.out}: {clip.num_frames} frames at {clip.fps:g} Hz of '{clip.character}' "
           f"({clip.dof_pos.shape[1]} DoFs); check it with `amp-jax inspect {args.out}`")
@@ -349,6 +440,8 @@ def _cmd_import(args) -> None:
 def _cmd_plot(args) -> None:
     from amp_jax.plot import plot_run
 
+    if args.out or (Path(args.run_dir) / "metrics.jsonl").is_file():
+        check_output_dir(args.out or Path(args.run_dir) / "plots", "--out")
     for path in plot_run(args.run_dir, args.out):
         print(f"wrote {path}")
 
@@ -363,6 +456,8 @@ def _cmd_bench(args) -> None:
         raise InputError(f"bench: unknown character {unknown} (known: {list(bench.CHARACTER_CASES)})" if unknown
                          else "bench: --num_envs and --repeats must be >= 1")
     overrides = dict(parse_override(o) for o in args.overrides)
+    if args.json:
+        check_output_file(args.json, (".json",), "--json")
     _configure_jax()
     results = []
     for character in characters:

@@ -6,6 +6,7 @@ types, ranges and file paths, and names the key path in its error (amp_jax.error
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -336,8 +337,12 @@ def case_path(name_or_path: str) -> Path:
     return CONFIG_DIR / f"{name_or_path}.yaml"
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read a YAML config, apply dotted-key overrides, validate."""
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None) -> Config:
+    """Read a YAML config, apply dotted-key overrides, validate.
+
+    An error names the file, or, when the file alone is valid, the override to blame: `--set KEY`, or the
+    command-line option that `flags` ({key: option}) says set it.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: config file not found")
@@ -345,9 +350,22 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         data = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid YAML: {e}") from None
+    merged = copy.deepcopy(data)
     for key, value in (overrides or {}).items():
-        _set_path(data, key, value)
+        _set_path(merged, key, value)
     try:
-        return config_from_dict(data)
+        return config_from_dict(merged)
     except InputError as e:
+        if overrides and _is_valid(data):
+            blamed = [k for k in overrides if k in str(e)] or list(overrides)
+            names = [(flags or {}).get(k, f"--set {k}") for k in blamed]
+            raise InputError(f"{' or '.join(names)}: {e}") from None
         raise InputError(f"{path}: {e}") from None
+
+
+def _is_valid(data) -> bool:
+    try:
+        config_from_dict(data)
+    except InputError:
+        return False
+    return True

@@ -92,9 +92,12 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
           wandb: bool = False) -> Path:
     """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations or a signal.
     Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to Weights & Biases."""
+    run_dir = Path(run_dir)
+    if resume and (run_dir / checkpoint.CONFIG_FILE).is_file():  # refuses other settings before writing
+        for change in checkpoint.resume_changes(run_dir, cfg):
+            print(f"resuming with {change}", flush=True)
     if wandb:
         require_wandb()  # before anything compiles
-    run_dir = Path(run_dir)
     mesh = sharding.make_mesh(cfg.train.num_devices, cfg.train.num_envs)
     if mesh is not None and cfg.env.physics.impl == "warp":  # its contact buffer is shared by all worlds
         raise InputError("train.num_devices: MuJoCo Warp (env.physics.impl: warp) runs on one device; "
