@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(formatter_class=_HelpFormatter, **kwargs)
 
     def error(self, message):
-        raise InputError(f"{self.prog}: {message} (see {self.prog} --help)")
+        raise InputError(f"{message} (see {self.prog} --help)")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -255,12 +255,15 @@ def _overrides(args) -> dict:
     return out
 
 
-# The config keys that options other than --set override (errors name the option).
-OPTION_KEYS = {"train.num_envs": "--num_envs", "train.seed": "--seed", "train.max_samples": "--max_samples",
-               "train.num_devices": "--devices"}
+def _option_keys(args) -> dict[str, str]:
+    """{config key: option} of the keys that options other than --set override (errors name the option)."""
+    options = {"train.num_envs": "num_envs", "train.seed": "seed", "train.max_samples": "max_samples",
+               "train.num_devices": "devices"}
+    return {k: f"--{o}" for k, o in options.items() if getattr(args, o, None) is not None}
 
 
 def _cmd_train(args) -> None:
+    from amp_jax import checkpoint
     from amp_jax.config import case_path, load_config
     from amp_jax.trainer import train
 
@@ -279,10 +282,12 @@ def _cmd_train(args) -> None:
         import jax
 
         jax.distributed.initialize()
-    cfg = load_config(case_path(source), overrides, OPTION_KEYS)
+    cfg = load_config(case_path(source), overrides, _option_keys(args))
     run_dir = Path(args.out_dir or Path("output") / cfg.case)
     if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         raise InputError(f"{run_dir} already holds checkpoints: pass --resume to continue it or a new --out_dir")
+    if args.resume and (run_dir / checkpoint.CONFIG_FILE).is_file():
+        checkpoint.resume_changes(run_dir, cfg)  # refuses changed settings before anything is printed or written
     check_output_dir(run_dir, "--out_dir")
     _configure_jax()
     print(f"training {cfg.case} in {run_dir} with {cfg.train.num_envs} environments", flush=True)
@@ -485,10 +490,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        args = _parser().parse_args(_mimickit_argv(argv))
+        args, unknown = _parser().parse_known_args(_mimickit_argv(argv))
         if args.command is None:
             _parser().print_help()
             return 2
+        if unknown:
+            raise InputError(f"{args.command} does not take {' '.join(unknown)} (see amp-jax {args.command} --help)")
         {"train": _cmd_train, "test": _cmd_test, "eval": _cmd_eval, "render": _cmd_render, "view-motion": _cmd_view_motion,
          "retarget": _cmd_retarget, "inspect": _cmd_inspect, "import": _cmd_import, "bench": _cmd_bench, "plot": _cmd_plot,
          "cases": _cmd_cases}[args.command](args)

@@ -356,11 +356,22 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None, flags
     try:
         return config_from_dict(merged)
     except InputError as e:
-        if overrides and _is_valid(data):
-            blamed = [k for k in overrides if k in str(e)] or list(overrides)
-            names = [(flags or {}).get(k, f"--set {k}") for k in blamed]
-            raise InputError(f"{' or '.join(names)}: {e}") from None
+        culprit = _culprit(data, overrides or {})
+        if culprit is not None:
+            raise InputError(f"{(flags or {}).get(culprit, f'--set {culprit}')}: {e}") from None
         raise InputError(f"{path}: {e}") from None
+
+
+def _culprit(data: dict, overrides: dict[str, Any]) -> str | None:
+    """The override that first makes a valid config invalid, applied in order (None if `data` alone is not
+    valid)."""
+    data = copy.deepcopy(data)
+    for key, value in [(None, None), *overrides.items()]:
+        if key is not None:
+            _set_path(data, key, value)
+        if not _is_valid(data):
+            return key
+    return None
 
 
 def _is_valid(data) -> bool:

@@ -24,8 +24,9 @@ def check_output_dir(path: str | Path, option: str) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
-    except FileExistsError:
-        raise InputError(f"{option} {path}: is a file, not a folder") from None
+    except (FileExistsError, NotADirectoryError):
+        file = next(p for p in (path, *path.parents) if p.exists() and not p.is_dir())
+        raise InputError(f"{option} {path}: {file} is a file, not a folder") from None
     except OSError as e:
         raise InputError(f"{option} {path}: cannot write in this folder ({e.strerror})") from None
     return path
