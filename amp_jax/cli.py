@@ -269,7 +269,8 @@ def _cmd_train(args) -> None:
 
     source = args.config or args.case
     if not source or (args.config and args.case):
-        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE" + (", not both" if source else ""))
+        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE"
+                         + (", not both" if source else ""))
     if args.visualize == "true":
         raise InputError("--visualize true: training is headless; watch a run with `amp-jax test --visualize true` "
                          "or `amp-jax render`")

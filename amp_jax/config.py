@@ -337,7 +337,8 @@ def case_path(name_or_path: str) -> Path:
     return CONFIG_DIR / f"{name_or_path}.yaml"
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None, flags: dict[str, str] | None = None) -> Config:
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                flags: dict[str, str] | None = None) -> Config:
     """Read a YAML config, apply dotted-key overrides, validate.
 
     An error names the file, or, when the file alone is valid, the override to blame: `--set KEY`, or the

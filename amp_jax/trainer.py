@@ -91,6 +91,7 @@ def _save_before_dying(mgr, iteration: int, state) -> None:
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations: int | None = None,
           wandb: bool = False) -> Path:
     """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations or a signal.
+    A resume may change only checkpoint.RESUME_MAY_CHANGE settings (it records them); others are refused.
     Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to Weights & Biases."""
     run_dir = Path(run_dir)
     if resume and (run_dir / checkpoint.CONFIG_FILE).is_file():  # refuses other settings before writing
