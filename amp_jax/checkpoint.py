@@ -134,23 +134,23 @@ def _reason(error: Exception) -> str:
 @contextlib.contextmanager
 def _quiet_orbax():
     """Silence what Orbax and TensorStore print while failing to read a damaged step: absl's and Orbax's
-    error logs, and the tracebacks of TensorStore callbacks into Orbax's closed event loop (printed
-    through sys.excepthook). Other uncaught errors still reach the previous hook."""
+    error logs, and the "Event loop is closed" errors of TensorStore callbacks into Orbax's closed event loop
+    (reported through sys.excepthook or sys.unraisablehook). Everything else still reaches those hooks."""
     loggers = [logging.getLogger(name) for name in ("absl", "orbax")]
     levels = [lg.level for lg in loggers]
-    previous_hook = sys.excepthook
+    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
 
-    def hook(kind, value, tb):
-        if not (kind is RuntimeError and str(value) == "Event loop is closed"):
-            previous_hook(kind, value, tb)
+    def closed_loop(error) -> bool:
+        return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
 
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
-    sys.excepthook = hook
+    sys.excepthook = lambda kind, value, tb: None if closed_loop(value) else excepthook(kind, value, tb)
+    sys.unraisablehook = lambda info: None if closed_loop(info.exc_value) else unraisablehook(info)
     try:
         yield
     finally:
-        sys.excepthook = previous_hook
+        sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
 

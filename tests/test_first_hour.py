@@ -102,6 +102,7 @@ DAMAGE = {  # torn steps (and where) -> the step restored, or None: no readable 
 }
 
 
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")  # TensorStore's closed-loop errors
 @pytest.mark.parametrize("case", list(DAMAGE))
 def test_damaged_checkpoints_are_skipped_with_one_short_line(tmp_path, capfd, case):
     torn, expected = DAMAGE[case]
