@@ -9,6 +9,10 @@ RUN_DIR/checkpoints_unreadable/ by `set_aside_newer` when training resumes befor
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
+import sys
 from pathlib import Path
 
 import jax
@@ -21,6 +25,11 @@ from amp_jax.errors import InputError
 
 CONFIG_FILE = "config.yaml"
 UNREADABLE_DIR = "checkpoints_unreadable"
+# Settings a resumed run may change (and then records): when it stops, how often it saves, tests, measures
+# and films, how many checkpoints it keeps, the devices that share the environments (another split changes
+# sums at float level only) and the description. Every other setting is the run's own.
+RESUME_MAY_CHANGE = ("description", "train.max_samples", "train.iters_per_output", "train.test_episodes",
+                     "train.keep_checkpoints", "train.video_every", "train.eval_every", "train.num_devices")
 
 
 def save_config(run_dir: Path, cfg: Config) -> None:
@@ -41,6 +50,31 @@ def load_run_config(run_dir: str | Path) -> Config:
         return config_from_dict(data)
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
+
+
+def resume_changes(run_dir: str | Path, cfg: Config) -> list[str]:
+    """The settings of `cfg` that differ from those RUN_DIR/config.yaml records, as 'key: old -> new', when
+    all are RESUME_MAY_CHANGE. Raises InputError naming the others, if any (before anything is written)."""
+    old, new = _dotted(to_dict(load_run_config(run_dir))), _dotted(to_dict(cfg))
+    changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    lines = [f"{k}: {old.get(k)} -> {new.get(k)}" for k in changed]
+    fixed = [line for k, line in zip(changed, lines) if k not in RESUME_MAY_CHANGE]
+    if fixed:
+        raise InputError(f"{run_dir}: a resumed run keeps the settings in its {CONFIG_FILE}, and these differ: "
+                         f"{'; '.join(fixed)}; resume without changing them, or start a new run with another "
+                         f"--out_dir (--init_from {run_dir} continues its learner there)")
+    return lines
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    """{'train.num_envs': 16, ...} of a nested config dict."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_dotted(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def manager(run_dir: str | Path, keep: int = 3) -> ocp.CheckpointManager:
@@ -64,43 +98,88 @@ def save(mgr: ocp.CheckpointManager, step: int, state) -> None:
     mgr.wait_until_finished()
 
 
+def _newest_readable(directory, steps: list[int], read):
+    """(step, read(step)) of the first of `steps` that can be read, saying on stderr which steps before it
+    were skipped and why. Raises InputError if none can."""
+    errors = []
+    for s in steps:
+        try:
+            with _quiet_orbax():
+                value = read(s)
+        except Exception as e:  # a corrupt or truncated step: try the one before
+            errors.append(f"step {s}: {_reason(e)}")
+            continue
+        if errors:
+            print(f"amp-jax: skipped unreadable checkpoint {'; '.join(errors)}; using step {s}", file=sys.stderr,
+                  flush=True)
+        return s, value
+    raise InputError(f"{directory}: no readable checkpoint ({'; '.join(errors)})")
+
+
 def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
     """Restore the newest (or the given) checkpoint into the structure of `template`.
 
-    Falls back to older checkpoints if the newest cannot be read. Raises InputError if none can.
+    Falls back to older checkpoints if the newest cannot be read, saying on stderr which step it skipped
+    and why. Raises InputError if none can.
     """
     steps = sorted(mgr.all_steps(), reverse=True) if step is None else [step]
     if not steps:
         raise InputError(f"{mgr.directory}: no checkpoint found")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _flat(template))
-    errors = []
-    for s in steps:
-        try:
-            return s, _unflat(mgr.restore(s, args=ocp.args.StandardRestore(abstract)), template)
-        except Exception as e:  # a corrupt or truncated step: try the one before
-            errors.append(f"step {s}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    raise InputError(f"{mgr.directory}: no readable checkpoint ({'; '.join(errors)})")
+    s, restored = _newest_readable(mgr.directory, steps, lambda s: mgr.restore(s, args=ocp.args.StandardRestore(abstract)))
+    return s, _unflat(restored, template)
 
 
 def restore_leaves(run_dir: str | Path, keys: list[str]) -> tuple[int, dict]:
     """(step, {key: numpy array}) of the leaves named by `keys` (Orbax keys, as `save` writes them) in
     the newest readable checkpoint of a run, reading nothing else (not the replay buffer or environments);
-    keys the checkpoint lacks are left out. Raises InputError if no checkpoint can be read."""
+    keys the checkpoint lacks are left out. Falls back as `restore` does."""
     directory = Path(run_dir).absolute() / "checkpoints"
     mgr = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler()) if directory.is_dir() else None
     steps = sorted(mgr.all_steps(), reverse=True) if mgr else []
     if not steps:
         raise InputError(f"{directory}: no checkpoint found")
-    errors = []
-    for s in steps:
-        try:
-            saved = mgr.item_metadata(s).tree
-            item = {k: jax.ShapeDtypeStruct(saved[k].shape, saved[k].dtype) for k in keys if k in saved}
-            as_numpy = {k: ocp.RestoreArgs(restore_type=np.ndarray) for k in item}
-            return s, mgr.restore(s, args=ocp.args.PyTreeRestore(item, restore_args=as_numpy, partial_restore=True))
-        except Exception as e:  # a corrupt or truncated step: try the one before
-            errors.append(f"step {s}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
-    raise InputError(f"{directory}: no readable checkpoint ({'; '.join(errors)})")
+
+    def read(s):
+        saved = mgr.item_metadata(s).tree
+        item = {k: jax.ShapeDtypeStruct(saved[k].shape, saved[k].dtype) for k in keys if k in saved}
+        as_numpy = {k: ocp.RestoreArgs(restore_type=np.ndarray) for k in item}
+        return mgr.restore(s, args=ocp.args.PyTreeRestore(item, restore_args=as_numpy, partial_restore=True))
+
+    return _newest_readable(directory, steps, read)
+
+
+def _reason(error: Exception) -> str:
+    """Why a step could not be read, in a few words: the innermost cause of Orbax's or TensorStore's
+    message, without TensorStore's spec dump."""
+    text = re.sub(r"\s*\[tensorstore_spec=.*", "", str(error).splitlines()[0] if str(error) else "")
+    if len(text) > 100:
+        text = text.rsplit(": ", 1)[-1][:100]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+    """Silence what Orbax and TensorStore print while failing to read a damaged step: absl's and Orbax's
+    error logs, and the "Event loop is closed" errors of TensorStore callbacks into Orbax's closed event loop
+    (reported through sys.excepthook or sys.unraisablehook). Everything else still reaches those hooks."""
+    loggers = [logging.getLogger(name) for name in ("absl", "orbax")]
+    levels = [lg.level for lg in loggers]
+    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
+
+    def closed_loop(error) -> bool:
+        return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    sys.excepthook = lambda kind, value, tb: None if closed_loop(value) else excepthook(kind, value, tb)
+    sys.unraisablehook = lambda info: None if closed_loop(info.exc_value) else unraisablehook(info)
+    try:
+        yield
+    finally:
+        sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def set_aside_newer(mgr: ocp.CheckpointManager, step: int) -> list[Path]:

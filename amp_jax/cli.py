@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -11,31 +12,70 @@ from pathlib import Path
 
 import numpy as np
 
+from amp_jax import __version__
 from amp_jax.errors import InputError
+from amp_jax.paths import check_output_dir, check_output_file
+
+VIDEO = (".mp4", ".gif")
+VIDEO_SIZE = (16, 4096)  # pixels per side of one environment's picture; even for H.264
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--num_envs", type=int, help="parallel environments")
-    p.add_argument("--seed", "--rand_seed", dest="seed", type=int, help="random seed")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set agent.action_std=0.1 (repeatable)")
-    p.add_argument("--visualize", default="false",
-                   help="test: true plays the policy in MuJoCo's viewer (or writes RUN/videos/test.mp4 "
-                        "without a display); training is headless")
-    p.add_argument("--logger", default="tb", choices=["txt", "tb", "wandb"],
-                   help="console, metrics.jsonl and TensorBoard are always written; wandb also logs to Weights & "
-                        "Biases (pip install 'amp-jax[wandb]')")
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (InputError: `amp-jax: error: ...`, exit code 2) and defaults in --help."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**{"formatter_class": _HelpFormatter, **kwargs})
+
+    def error(self, message):
+        raise InputError(f"{message} (see {self.prog} --help)")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default when it has one (not None, False or an empty list)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []):
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _KeysHelpFormatter(_HelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """_HelpFormatter that keeps an epilog's lines (train's list of config keys) as written."""
+
+
+def _common(p: argparse.ArgumentParser, envs: bool = True, overrides: bool = False, visualize: bool = False,
+            logger: bool = False) -> None:
+    """The options shared by the subcommands that use them (each gets only those it reads): --debug, and
+    --num_envs and --seed (envs), --set (overrides), MimicKit's --visualize and --logger."""
+    if envs:
+        p.add_argument("--num_envs", type=int, help="parallel environments")
+        p.add_argument("--seed", "--rand_seed", dest="seed", type=int, help="random seed")
+    if overrides:
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config key, e.g. --set agent.action_std=0.1 (repeatable)")
+    if visualize:
+        p.add_argument("--visualize", default="false", choices=["true", "false"], type=str.lower,
+                       help="test: true plays the policy in MuJoCo's viewer (or writes RUN/videos/test.mp4 "
+                            "without a display); training is headless (false only)")
+    if logger:
+        p.add_argument("--logger", default="tb", choices=["txt", "tb", "wandb"],
+                       help="console, metrics.jsonl and TensorBoard are always written; wandb also logs to Weights "
+                            "& Biases (pip install 'amp-jax[wandb]')")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="amp-jax", description="Adversarial Motion Priors in JAX + MuJoCo MJX.")
-    sub = parser.add_subparsers(dest="command")
+    parser = _Parser(prog="amp-jax", description="Adversarial Motion Priors in JAX + MuJoCo MJX.",
+                     epilog="MimicKit's style works too: `amp-jax --mode train|test ...` is `amp-jax train|test "
+                            "...`, and `--arg_file FILE` reads further options from FILE (the command line wins). "
+                            "`amp-jax COMMAND --help` lists a command's options.")
+    parser.add_argument("--version", action="version", version=f"amp-jax {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     from amp_jax.config_text import keys_help
 
     train = sub.add_parser("train", help="train a case", description="Train a case by name or config file.",
-                           epilog=keys_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog=keys_help(), formatter_class=_KeysHelpFormatter)
     train.add_argument("case", nargs="?", help="case name (see `amp-jax cases`) or a config YAML")
     train.add_argument("--config", help="config YAML (instead of a case name)")
     train.add_argument("--out_dir", help="run directory (default: output/<case>)")
@@ -52,26 +92,31 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--devices", type=int, help="devices to split the environments over (default: all visible)")
     train.add_argument("--distributed", action="store_true",
                        help="multi-host: call jax.distributed.initialize() first (one process per host)")
-    _common(train)
+    _common(train, overrides=True, visualize=True, logger=True)
 
-    test = sub.add_parser("test", help="test a trained run with deterministic actions")
+    test = sub.add_parser("test", help="test a trained run with deterministic actions",
+                          description="Deterministic rollouts of a trained policy (a run's newest readable "
+                                      "checkpoint, a learner state or an exported policy): mean return, episode "
+                                      "length, fall rate and style reward.")
     test.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
-    test.add_argument("--test_episodes", type=int, default=32)
-    _common(test)
+    test.add_argument("--test_episodes", type=int, default=32, help="episodes to run")
+    _common(test, visualize=True)
 
     evaluation = sub.add_parser("eval", help="measure whether a trained policy learned its motion",
                                 description="Deterministic rollouts: episode length, falls, style reward, "
                                             "motion matching, the spinkick's kick, task measures. Writes JSON "
                                             "and a Markdown summary beside it.")
     evaluation.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
-    evaluation.add_argument("--test_episodes", type=int, default=32)
+    evaluation.add_argument("--test_episodes", type=int, default=32, help="episodes to run")
     evaluation.add_argument("--out", help="report JSON (default: RUN_DIR/eval/report.json)")
     evaluation.add_argument("--engine", default="mjx", choices=["mjx", "mujoco"],
                             help="mjx: the training simulation; mujoco: sim-to-sim, MuJoCo itself on the CPU with its "
                                  "default solver settings and full contacts (amp_jax/sim_to_sim.py)")
     _common(evaluation)
 
-    render = sub.add_parser("render", help="render a deterministic policy rollout to mp4")
+    render = sub.add_parser("render", help="render a deterministic policy rollout to mp4",
+                            description="Render a deterministic rollout of a trained policy offscreen to H.264 "
+                                        "(or GIF), environments side by side.")
     render.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
     render.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
     render.add_argument("--seconds", type=float, help="video length (default: --num_episodes episodes)")
@@ -82,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
     _video_size(render)
     _common(render)
 
-    view = sub.add_parser("view-motion", help="play a clip (or every clip of a dataset) on its character")
+    view = sub.add_parser("view-motion", help="play a clip (or every clip of a dataset) on its character",
+                          description="Render a clip, or every clip of a dataset one after another with its name, "
+                                      "on the character of a case, to H.264 (or GIF).")
     view.add_argument("motion", help="clip (.npz/.pkl) or dataset YAML")
     view.add_argument("--config", help="case name or config giving the character (default: the first case using "
                                        "the character the clip names)")
@@ -91,17 +138,22 @@ def _parser() -> argparse.ArgumentParser:
                       help="multiplies the camera distance and look-at height (default: from the clip's root "
                            "height, about 0.4 for Go2 and Pi Plus, 1 for the humanoids)")
     _video_size(view)
-    _common(view)
+    _common(view, envs=False, overrides=True)
 
-    retarget = sub.add_parser("retarget", help="retarget a clip onto another character by inverse kinematics")
+    retarget = sub.add_parser("retarget", help="retarget a clip onto another character by inverse kinematics",
+                              description="Retarget a humanoid clip onto G1, Pi Plus or SMPL, or a Laikago clip "
+                                          "onto Go2, by inverse kinematics; prints the fit's quality.")
     retarget.add_argument("motion", help="humanoid clip (.npz/.pkl), or a motion-imitation Laikago .txt for go2")
-    retarget.add_argument("--source", default="humanoid")
-    retarget.add_argument("--target", required=True, choices=["g1", "pi_plus", "smpl", "go2"])
+    retarget.add_argument("--source", default="humanoid", help="the clip's character")
+    retarget.add_argument("--target", required=True, choices=["g1", "pi_plus", "smpl", "go2"],
+                          help="the character to retarget onto")
     retarget.add_argument("--out", required=True, help="output clip (.npz)")
     retarget.add_argument("--debug", action="store_true", help="show tracebacks")
 
     inspect = sub.add_parser("inspect", help="a clip's quality report: foot sliding, ground penetration, joint "
-                                             "limits, root speed and heading change")
+                                             "limits, root speed and heading change",
+                             description="A clip's quality report: foot sliding, ground penetration, joint limits, "
+                                         "root speed and heading change, against the default limits.")
     inspect.add_argument("motion", help="clip (.npz/.pkl)")
     inspect.add_argument("--config", help="case name or config giving the character and its feet (default: the "
                                           "first case using the clip's character)")
@@ -110,9 +162,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="exit with code 1 when the clip exceeds the default limits (amp_jax.clip_quality.Limits)")
     inspect.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    imp = sub.add_parser("import", help="convert an AMASS .npz, DeepMimic .txt or MimicKit .pkl to an amp-jax clip")
+    imp = sub.add_parser("import", help="convert an AMASS .npz, DeepMimic .txt or MimicKit .pkl to an amp-jax clip",
+                         description="Convert an AMASS .npz, DeepMimic .txt or MimicKit .pkl motion to an amp-jax "
+                                     "clip (.npz) of one of the characters.")
     imp.add_argument("source", help="the motion file")
-    imp.add_argument("--format", required=True, choices=["amass", "deepmimic", "mimickit"])
+    imp.add_argument("--format", required=True, choices=["amass", "deepmimic", "mimickit"], help="the file's format")
     imp.add_argument("--out", required=True, help="output clip (.npz)")
     imp.add_argument("--character", help="assets name or MJCF path (default: smpl for amass, humanoid for "
                                          "deepmimic, for mimickit the character whose DoF count fits)")
@@ -122,7 +176,9 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--loop", action="store_true", help="amass: the clip wraps around")
     imp.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    plot = sub.add_parser("plot", help="draw a run's learning curves to PNG")
+    plot = sub.add_parser("plot", help="draw a run's learning curves to PNG",
+                          description="Draw a run's learning curves from its metrics.jsonl to PNGs: an overview and "
+                                      "one per panel.")
     plot.add_argument("run_dir", help="run directory holding metrics.jsonl")
     plot.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/plots)")
     plot.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -135,16 +191,18 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--case", nargs="+", metavar="CASE",
                        help="cases (names or config YAMLs) to bench with their own settings, e.g. the case "
                             "about to be trained: its compiled training step is then in the compilation cache")
-    bench.add_argument("--num_envs", nargs="+", type=int, default=[4096])
-    bench.add_argument("--backend", default="jax", choices=["jax", "warp"])
+    bench.add_argument("--num_envs", nargs="+", type=int, default=[4096], help="batch sizes")
+    bench.add_argument("--backend", default="jax", choices=["jax", "warp"], help="MJX backend")
     bench.add_argument("--repeats", type=int, default=5, help="timed calls after a warm-up (median reported)")
     bench.add_argument("--physics_only", action="store_true", help="only the raw physics (for tuning the MJX model)")
     bench.add_argument("--json", help="also write the results to this JSON file")
-    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    bench.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key of every case (repeatable)")
     bench.add_argument("--debug", action="store_true", help="show tracebacks")
 
     export = sub.add_parser("export", help="write a trained policy (.npz, ONNX) or a run's learner state",
-                            description="Formats: amp_jax/export.py.")
+                            description="Write a trained policy as one .npz or an ONNX model, or a run's learner "
+                                        "state (for train --init_from). Formats: amp_jax/export.py.")
     export.add_argument("model", help="run directory (or an exported policy / learner state)")
     export.add_argument("--out", required=True, help="policy.npz, policy.onnx, or a folder for --format learner")
     export.add_argument("--format", default="npz", choices=["npz", "onnx", "learner"],
@@ -152,9 +210,13 @@ def _parser() -> argparse.ArgumentParser:
                              "policy; learner: networks, optimiser states, normalisers, counters (train --init_from)")
     export.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    sub.add_parser("cases", help="list the cases")
+    cases = sub.add_parser("cases", help="list the cases", description="List the cases (configs/*.yaml) with "
+                                                                      "their descriptions.")
+    cases.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    config = sub.add_parser("config", help="print a case's resolved config as YAML, each key with its doc")
+    config = sub.add_parser("config", help="print a case's resolved config as YAML, each key with its doc",
+                            description="Print a case's resolved config (after --set) as YAML, each key after its "
+                                        "doc and range rule, `# default: X` where the case differs.")
     config.add_argument("case", help="case name (see `amp-jax cases`) or a config YAML")
     config.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key (repeatable)")
@@ -166,8 +228,19 @@ MODEL_FILE_HELP = "run directory of a trained model, or an exported policy .npz 
 
 
 def _video_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--width", type=int, default=640)
-    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=640, help="pixels (even, %d to %d)" % VIDEO_SIZE)
+    p.add_argument("--height", type=int, default=480, help="pixels (even, %d to %d)" % VIDEO_SIZE)
+
+
+def _check_video_size(width: int, height: int, tiles: int = 1) -> None:
+    """H.264 needs even sides; the bounds keep a typo from allocating gigabytes per frame."""
+    low, high = VIDEO_SIZE
+    for option, value in (("--width", width), ("--height", height)):
+        if not low <= value <= high or value % 2:
+            raise InputError(f"{option}: must be an even number of pixels from {low} to {high}, got {value}")
+    if width * tiles > high * 4:
+        raise InputError(f"--width {width} times --num_envs {tiles}: the video would be {width * tiles} pixels wide "
+                         f"(at most {high * 4})")
 
 
 def _mimickit_argv(argv: list[str]) -> list[str]:
@@ -218,14 +291,22 @@ def _overrides(args) -> dict:
     from amp_jax.config import parse_override
 
     out = dict(parse_override(o) for o in args.overrides)
-    if args.num_envs is not None:
+    if getattr(args, "num_envs", None) is not None:
         out["train.num_envs"] = args.num_envs
-    if args.seed is not None:
+    if getattr(args, "seed", None) is not None:
         out["train.seed"] = args.seed
     return out
 
 
+def _option_keys(args) -> dict[str, str]:
+    """{config key: option} of the keys that options other than --set override (errors name the option)."""
+    options = {"train.num_envs": "num_envs", "train.seed": "seed", "train.max_samples": "max_samples",
+               "train.num_devices": "devices"}
+    return {k: f"--{o}" for k, o in options.items() if getattr(args, o, None) is not None}
+
+
 def _cmd_train(args) -> None:
+    from amp_jax import checkpoint
     from amp_jax.config import case_path, load_config
     from amp_jax.trainer import train
 
@@ -233,11 +314,15 @@ def _cmd_train(args) -> None:
     source = args.config or args.case
     if args.time_limit is not None and args.time_limit <= 0:
         raise InputError(f"--time_limit: must be positive, got {args.time_limit:g}")
-    if not source:
-        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE")
+    if not source or (args.config and args.case):
+        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE"
+                         + (", not both" if source else ""))
     if args.init_from and args.resume:
         raise InputError("train: --init_from starts a new run from a saved learner, --resume continues --out_dir: "
                          "give one")
+    if args.visualize == "true":
+        raise InputError("--visualize true: training is headless; watch a run with `amp-jax test --visualize true` "
+                         "or `amp-jax render`")
     overrides = _overrides(args)
     if args.max_samples is not None:
         overrides["train.max_samples"] = args.max_samples
@@ -247,10 +332,13 @@ def _cmd_train(args) -> None:
         import jax
 
         jax.distributed.initialize()
-    cfg = load_config(case_path(source), overrides)
+    cfg = load_config(case_path(source), overrides, _option_keys(args))
     run_dir = Path(args.out_dir or Path("output") / cfg.case)
     if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         raise InputError(f"{run_dir} already holds checkpoints: pass --resume to continue it or a new --out_dir")
+    if args.resume and (run_dir / checkpoint.CONFIG_FILE).is_file():
+        checkpoint.resume_changes(run_dir, cfg)  # refuses changed settings before anything is printed or written
+    check_output_dir(run_dir, "--out_dir")
     _configure_jax()
     print(f"training {cfg.case} in {run_dir} with {cfg.train.num_envs} environments", flush=True)
     deadline = None if args.time_limit is None else started + args.time_limit
@@ -264,6 +352,8 @@ def _cmd_test(args) -> None:
     from amp_jax.build import load_trained
 
     run_dir = Path(args.model_file)
+    if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
+        raise InputError("test: --test_episodes and --num_envs must be >= 1")
     _configure_jax()
     cfg, env, learner, step, state = load_trained(run_dir)
     num_envs = args.num_envs or min(cfg.train.num_envs, args.test_episodes)
@@ -274,7 +364,7 @@ def _cmd_test(args) -> None:
     print(f"Fall Rate: {stats['fall_rate']:.3f}")
     print(f"Mean Style Reward: {stats['mean_style_reward']:.4f}")
     print(f"Episodes: {stats['episodes']}")
-    if args.visualize.lower() == "true":
+    if args.visualize == "true":
         _visualize(env, learner, state, _output_folder(run_dir), args.seed or 0)
 
 
@@ -286,13 +376,14 @@ def _output_folder(model_file) -> Path:
 
 
 def _cmd_eval(args) -> None:
-    from amp_jax import eval_report
+    from amp_jax import eval_report, learner_state
 
     if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
         raise InputError("eval: --test_episodes and --num_envs must be >= 1")
+    learner_state.kind_of(args.model_file)  # a run, learner state or exported policy, before eval/ is made
+    out = check_output_file(args.out or _output_folder(args.model_file) / "eval" / "report.json", (".json",), "--out")
     _configure_jax()
     report = eval_report.evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0, args.engine)
-    out = Path(args.out) if args.out else _output_folder(args.model_file) / "eval" / "report.json"
     md, summary = eval_report.write_report(report, out)
     print(summary)
     print(f"wrote {out} and {md}")
@@ -305,8 +396,10 @@ def _cmd_render(args) -> None:
     from amp_jax.build import load_trained
 
     num_envs = args.num_envs or 1
-    if num_envs < 1 or args.num_episodes < 1 or (args.seconds is not None and args.seconds <= 0):
+    if num_envs < 1 or args.num_episodes < 1 or (args.seconds is not None and not 0 < args.seconds < math.inf):
         raise InputError("render: --num_envs and --num_episodes must be >= 1 and --seconds positive")
+    _check_video_size(args.width, args.height, num_envs)
+    check_output_file(args.out, VIDEO, "--out")
     _configure_jax()
     cfg, env, learner, step, state = load_trained(args.model_file)
     fps = cfg.env.physics.control_freq
@@ -344,13 +437,20 @@ def _cmd_view_motion(args) -> None:
     from amp_jax.motion import load_motion_set
     from amp_jax.motion_library import build_motion_library
 
+    if args.camera_scale is not None and not 0 < args.camera_scale < math.inf:
+        raise InputError(f"--camera_scale: must be positive, got {args.camera_scale}")
+    _check_video_size(args.width, args.height)
+    check_output_file(args.out, VIDEO, "--out")
+    if not resolve_path(args.motion).is_file():
+        raise InputError(f"{args.motion}: motion file not found")
     config = args.config
     if config is None:  # the character the clip names (amp-jax clips record it), by the first case using it
         clip = load_motion_set(resolve_path(args.motion))[0][0]
         if not clip.character:
             raise InputError(f"{args.motion}: the clip names no character; pass --config CASE")
         config = case_for_character(clip.character)
-    cfg = load_config(case_path(config), {"env.motion_file": args.motion})
+    cfg = load_config(case_path(config), {**_overrides(args), "env.motion_file": args.motion},
+                      {"env.motion_file": args.motion})
     e = cfg.env
     character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics)
     clips, weights, names = load_motion_set(resolve_path(args.motion), character.layout.num_dof)
@@ -371,6 +471,7 @@ def _cmd_view_motion(args) -> None:
 def _cmd_retarget(args) -> None:
     from amp_jax.retarget import retarget_file
 
+    check_output_file(args.out, (".npz",), "--out")
     quality = retarget_file(args.motion, args.target, args.out, source=args.source)
     print(f"wrote {args.out}")
     for k, v in quality.items():
@@ -383,6 +484,8 @@ def _cmd_inspect(args) -> None:
     from amp_jax.clip_quality import check, format_report, inspect_file
     from amp_jax.config import resolve_path
 
+    if args.json:
+        check_output_file(args.json, (".json",), "--json")
     report = inspect_file(resolve_path(args.motion), args.config)
     problems = check(report)
     print(format_report(report))
@@ -399,6 +502,7 @@ def _cmd_inspect(args) -> None:
 def _cmd_import(args) -> None:
     from amp_jax.importers import import_motion
 
+    check_output_file(args.out, (".npz",), "--out")
     clip = import_motion(args.source, args.format, args.out, args.character, floor=args.floor, loop=args.loop)
     print(f"wrote {args.out}: {clip.num_frames} frames at {clip.fps:g} Hz of '{clip.character}' "
           f"({clip.dof_pos.shape[1]} DoFs); check it with `amp-jax inspect {args.out}`")
@@ -407,6 +511,8 @@ def _cmd_import(args) -> None:
 def _cmd_plot(args) -> None:
     from amp_jax.plot import plot_run
 
+    if args.out or (Path(args.run_dir) / "metrics.jsonl").is_file():
+        check_output_dir(args.out or Path(args.run_dir) / "plots", "--out")
     for path in plot_run(args.run_dir, args.out):
         print(f"wrote {path}")
 
@@ -422,6 +528,8 @@ def _cmd_bench(args) -> None:
                          else "bench: --num_envs and --repeats must be >= 1")
     cases = [bench.CHARACTER_CASES[c] for c in characters] + list(args.case or [])
     overrides = dict(parse_override(o) for o in args.overrides)
+    if args.json:
+        check_output_file(args.json, (".json",), "--json")
     _configure_jax()
     results = []
     for case in cases:
@@ -437,6 +545,10 @@ def _cmd_bench(args) -> None:
 def _cmd_export(args) -> None:
     from amp_jax.export import export
 
+    if args.format == "learner":
+        check_output_dir(args.out, "--out")
+    else:
+        check_output_file(args.out, (f".{args.format}",), "--out")
     for path in export(args.model, args.out, args.format):
         print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
 
@@ -465,10 +577,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        args = _parser().parse_args(_mimickit_argv(argv))
+        args, unknown = _parser().parse_known_args(_mimickit_argv(argv))
         if args.command is None:
             _parser().print_help()
             return 2
+        if unknown:
+            raise InputError(f"{args.command} does not take {' '.join(unknown)} (see amp-jax {args.command} --help)")
         {"train": _cmd_train, "test": _cmd_test, "eval": _cmd_eval, "render": _cmd_render, "view-motion": _cmd_view_motion,
          "retarget": _cmd_retarget, "inspect": _cmd_inspect, "import": _cmd_import, "bench": _cmd_bench, "plot": _cmd_plot,
          "export": _cmd_export, "cases": _cmd_cases, "config": _cmd_config}[args.command](args)

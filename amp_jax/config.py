@@ -8,6 +8,7 @@ a few cross-field checks, and names the key path in its error (amp_jax.errors.In
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -436,8 +437,13 @@ def case_path(name_or_path: str) -> Path:
     return CONFIG_DIR / f"{name_or_path}.yaml"
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Config:
-    """Read a YAML config, apply dotted-key overrides, validate."""
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                flags: dict[str, str] | None = None) -> Config:
+    """Read a YAML config, apply dotted-key overrides, validate.
+
+    An error names the file, or, when the file alone is valid, the override to blame: `--set KEY`, or the
+    command-line option that `flags` ({key: option}) says set it.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: config file not found")
@@ -445,9 +451,33 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Co
         data = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid YAML: {e}") from None
+    merged = copy.deepcopy(data)
     for key, value in (overrides or {}).items():
-        _set_path(data, key, value)
+        _set_path(merged, key, value)
     try:
-        return config_from_dict(data)
+        return config_from_dict(merged)
     except InputError as e:
+        culprit = _culprit(data, overrides or {})
+        if culprit is not None:
+            raise InputError(f"{(flags or {}).get(culprit, f'--set {culprit}')}: {e}") from None
         raise InputError(f"{path}: {e}") from None
+
+
+def _culprit(data: dict, overrides: dict[str, Any]) -> str | None:
+    """The override that first makes a valid config invalid, applied in order (None if `data` alone is not
+    valid)."""
+    data = copy.deepcopy(data)
+    for key, value in [(None, None), *overrides.items()]:
+        if key is not None:
+            _set_path(data, key, value)
+        if not _is_valid(data):
+            return key
+    return None
+
+
+def _is_valid(data) -> bool:
+    try:
+        config_from_dict(data)
+    except InputError:
+        return False
+    return True

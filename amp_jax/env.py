@@ -12,12 +12,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from flax import struct
-from mujoco import mjx
 
 from amp_jax import kinematics, mjx_backend, observations, pd, tasks
 from amp_jax.character import Character
 from amp_jax.config import EnvConfig
 from amp_jax.errors import InputError
+from amp_jax.mjx_backend import mjx  # quiet about MuJoCo Warp
 from amp_jax.motion_library import MotionLibrary
 from amp_jax.observations import CharFrame
 

@@ -8,8 +8,26 @@ contact slots and constraint rows), so both backends can keep the same contacts.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
+
 import mujoco
-from mujoco import mjx
+
+
+def _import_mjx():
+    """mujoco.mjx, without the lines it prints on stdout when MuJoCo Warp's packages are missing or broken
+    (amp_jax.build.check_backend says so when env.physics.impl asks for warp); any other output is kept."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        from mujoco import mjx
+    for line in printed.getvalue().splitlines(keepends=True):
+        if not line.startswith(("Failed to import warp:", "Failed to import mujoco_warp:")):
+            sys.stdout.write(line)
+    return mjx
+
+
+mjx = _import_mjx()
 
 
 def put_model(mj_model: mujoco.MjModel, impl: str) -> mjx.Model:

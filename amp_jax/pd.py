@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from mujoco import mjx
 
 from amp_jax import kinematics, quat
 from amp_jax.character import BALL, HINGE, Layout
+from amp_jax.mjx_backend import mjx  # quiet about MuJoCo Warp
 
 
 def position_error(layout: Layout, qpos, target_dof):

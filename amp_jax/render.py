@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -107,11 +108,18 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
     import imageio.v2 as imageio
 
     path = Path(path)
+    if not (frames.ndim == 4 and min(frames.shape) > 0):
+        raise ValueError(f"{path}: no frames to write (frames of shape {frames.shape})")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gif":
         path.write_bytes(gif_bytes(frames, fps))
     else:
-        imageio.mimsave(path, list(frames), fps=fps, codec="libx264", macro_block_size=1)
+        # imageio-ffmpeg starts ffmpeg with preexec_fn=os.setpgrp (so Ctrl-C stops Python, not the encoder):
+        # a fork whose child only calls setpgrp and exec, which cannot deadlock on JAX's threads, but JAX
+        # warns of every fork.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            imageio.mimsave(path, list(frames), fps=fps, codec="libx264", macro_block_size=1)
     return path
 
 

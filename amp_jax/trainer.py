@@ -92,12 +92,15 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
           wandb: bool = False, init_from: str | Path | None = None, deadline: float | None = None) -> Path:
     """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations, a signal, or
     before the iteration that would end after `deadline` (a time.time() value; the last iteration's duration
-    is the estimate). Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to
-    Weights & Biases. init_from starts from a saved learner (amp_jax.learner_state.init_from) instead of fresh
-    networks."""
+    is the estimate). A resume may change only checkpoint.RESUME_MAY_CHANGE settings (it records them); others
+    are refused. Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to Weights &
+    Biases. init_from starts from a saved learner (amp_jax.learner_state.init_from) instead of fresh networks."""
+    run_dir = Path(run_dir)
+    if resume and (run_dir / checkpoint.CONFIG_FILE).is_file():  # refuses other settings before writing
+        for change in checkpoint.resume_changes(run_dir, cfg):
+            print(f"resuming with {change}", flush=True)
     if wandb:
         require_wandb()  # before anything compiles
-    run_dir = Path(run_dir)
     mesh = sharding.make_mesh(cfg.train.num_devices, cfg.train.num_envs)
     if mesh is not None and cfg.env.physics.impl == "warp":  # its contact buffer is shared by all worlds
         raise InputError("train.num_devices: MuJoCo Warp (env.physics.impl: warp) runs on one device; "

@@ -25,7 +25,8 @@ import yaml
 from amp_jax import checkpoint, discriminator, normalizer, ppo, replay_buffer
 from amp_jax.build import build
 from amp_jax.cli import main
-from amp_jax.config import CONFIG_DIR, REPO_ROOT, load_config
+from amp_jax.config import CONFIG_DIR, load_config
+from conftest import REPO_ROOT
 from amp_jax.errors import InputError
 from amp_jax.trainer import iteration_row, numerical_fault
 from amp_jax.train_step import init_train_state, make_train_step

@@ -9,7 +9,8 @@ import pytest
 from amp_jax import eval_report, kinematics, quat, sim_to_sim
 from amp_jax.build import build
 from amp_jax.character import geom_extent, load_character
-from amp_jax.config import CONFIG_DIR, REPO_ROOT, load_config
+from amp_jax.config import CONFIG_DIR, load_config
+from conftest import REPO_ROOT
 from amp_jax.errors import InputError
 from amp_jax.motion import Clip, save_clip
 from amp_jax.train_step import init_train_state
