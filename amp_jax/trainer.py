@@ -106,18 +106,18 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
         raise InputError("train.num_devices: MuJoCo Warp (env.physics.impl: warp) runs on one device; "
                          "set train.num_devices=1")
     env, learner = build(cfg)
-    mgr = checkpoint.manager(run_dir, cfg.train.keep_checkpoints)
     state = init_train_state(learner, env, cfg.train.seed, mesh)
+    if init_from is not None:  # checked against the case before anything is written
+        state, message = learner_state.init_from(
+            state, init_from, None if mesh is None else sharding.state_shardings(TrainState, mesh))
+        print(message, flush=True)
+    checkpoint.save_config(run_dir, cfg)
+    mgr = checkpoint.manager(run_dir, cfg.train.keep_checkpoints)
     if resume and mgr.all_steps():
         step, state = checkpoint.restore(mgr, state)
         for moved in checkpoint.set_aside_newer(mgr, step):
             print(f"an unreadable newer checkpoint was moved to {moved}", flush=True)
         print(f"resumed from {run_dir}/checkpoints step {step}", flush=True)
-    elif init_from is not None:
-        state, message = learner_state.init_from(
-            state, init_from, None if mesh is None else sharding.state_shardings(TrainState, mesh))
-        print(message, flush=True)
-    checkpoint.save_config(run_dir, cfg)
     train_step = make_train_step(learner, env, mesh)
     logger = MetricsLogger(run_dir, cfg.train.max_samples, wandb_config=to_dict(cfg) if wandb else None)
     video = render.TrainingVideo(learner, env, run_dir) if cfg.train.video_every > 0 else None

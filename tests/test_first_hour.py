@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amp_jax import __version__, checkpoint, trainer
+from amp_jax import __version__, checkpoint
 from amp_jax.cli import _parser, main
 from amp_jax.config import CONFIG_DIR, load_config
 from conftest import REPO_ROOT
@@ -79,7 +79,7 @@ def test_resume_may_change_when_it_stops_and_how_often_it_saves_and_records_that
     def stop(*args, **kwargs):
         raise Stop
 
-    monkeypatch.setattr(trainer, "make_train_step", stop)  # called right after the config is recorded
+    monkeypatch.setattr(checkpoint, "manager", stop)  # called right after the config is recorded
     with pytest.raises(Stop):
         main(["train", "amp_humanoid_smoke", "--out_dir", str(run_dir), "--resume", "--max_samples", "9999",
               "--set", "train.iters_per_output=7", "--logger", "txt"])
