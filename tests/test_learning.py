@@ -21,9 +21,10 @@ this repository's 2-core CPU; another CPU gives other floating-point roundings, 
     discriminator frozen           120    no     1.39      0.26     0.21              no
     style reward sign flipped        9   yes     0.82      0.21     1.00              no
 
-A frozen discriminator's reward (positive, from a random network) still pays for staying up, so that
-learner stops falling, but it never learns the swing. CPU time of the file: about 4.5 minutes (two
-compiled training steps, one compiled test rollout; about 0.1 s per iteration).
+Seeds 1 and 2 learn as well (mm_stay 0.16 and 0.27, mm_cover 1.0, no falls). A frozen discriminator's
+reward (positive, from a random network) still pays for staying up, so that learner stops falling, but
+it never learns the swing. CPU time of the file: about 4.5 minutes (two compiled training steps, one
+compiled test rollout; about 0.1 s per iteration).
 """
 
 from __future__ import annotations
