@@ -16,13 +16,12 @@ from flax import struct
 from amp_jax import kinematics, mjx_backend, observations, pd, tasks
 from amp_jax.character import Character
 from amp_jax.config import EnvConfig
+from amp_jax.env_contract import FAIL, NULL, TIME
 from amp_jax.errors import InputError
 from amp_jax.mjx_backend import mjx  # quiet about MuJoCo Warp
 from amp_jax.motion_library import MotionLibrary
 from amp_jax.observations import CharFrame
 
-# Episode end flags, as in MimicKit.
-NULL, FAIL, TIME = 0, 1, 3
 MAX_QVEL = 1e3  # a velocity above this is a physics fault
 
 
@@ -52,7 +51,8 @@ class StepOutput:
 
 
 class AmpEnv:
-    """Static description (character, motions, settings) with pure reset/step functions."""
+    """Static description (character, motions, settings) with pure reset/step functions; fulfils
+    amp_jax.env_contract.Env, all the learner uses."""
 
     def __init__(self, character: Character, motions: MotionLibrary, cfg: EnvConfig):
         self.character = character

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from amp_jax.env import NULL, TIME
+from amp_jax.env_contract import NULL, TIME
 
 
 def gaussian_log_prob(mean, log_std, x):

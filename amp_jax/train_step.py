@@ -7,6 +7,8 @@ train_step(state) -> (state, metrics) does, in order (MimicKit's update order):
   4. push the agent's discriminator observations into the replay buffer; draw demo windows;
   5. critic epochs, then actor epochs, then discriminator epochs (minibatch scans);
   6. merge this iteration's samples into the observation normalisers (until normalizer_samples).
+
+The environment is anything that fulfils amp_jax.env_contract.Env (amp_jax.env.AmpEnv does).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from amp_jax import discriminator, networks, normalizer, ppo, replay_buffer, sharding
 from amp_jax.config import AgentConfig, OptimizerConfig
-from amp_jax.env import FAIL, NULL, AmpEnv, EnvState
+from amp_jax.env_contract import FAIL, NULL, Env, EnvState
 from amp_jax.errors import InputError
 from amp_jax.normalizer import Normalizer
 from amp_jax.replay_buffer import ReplayBuffer
@@ -82,7 +84,7 @@ def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:
     return optax.adamw(cfg.learning_rate, weight_decay=cfg.weight_decay)
 
 
-def make_learner(cfg: AgentConfig, env: AmpEnv, num_envs: int) -> Learner:
+def make_learner(cfg: AgentConfig, env: Env, num_envs: int) -> Learner:
     n = cfg.steps_per_iter * num_envs
     for name in ("actor", "critic", "disc"):
         mb = getattr(cfg, f"{name}_batch_size") * num_envs
@@ -102,7 +104,7 @@ def make_learner(cfg: AgentConfig, env: AmpEnv, num_envs: int) -> Learner:
     )
 
 
-def init_train_state(learner: Learner, env: AmpEnv, seed: int, mesh: Mesh | None = None) -> TrainState:
+def init_train_state(learner: Learner, env: Env, seed: int, mesh: Mesh | None = None) -> TrainState:
     """A fresh TrainState (placed over the mesh's devices when one is given)."""
     key = jax.random.PRNGKey(seed)
     key, k_actor, k_critic, k_disc, k_env = jax.random.split(key, 5)
@@ -155,7 +157,7 @@ def _minibatch_epochs(key, data, minibatch_steps: int, epochs: int, update, carr
     return carry, jax.tree.map(jnp.mean, stats)
 
 
-def make_train_step(learner: Learner, env: AmpEnv, mesh: Mesh | None = None):
+def make_train_step(learner: Learner, env: Env, mesh: Mesh | None = None):
     """The jitted training iteration: train_step(TrainState) -> (TrainState, metrics).
 
     With a mesh (amp_jax.sharding), the environments are split over its devices and the state must be
