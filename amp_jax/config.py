@@ -459,7 +459,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
     except InputError as e:
         culprit = _culprit(data, overrides or {})
         if culprit is not None:
-            raise InputError(f"{(flags or {}).get(culprit, f'--set {culprit}')}: {e}") from None
+            message = str(e).removeprefix(f"{culprit}: ")  # "--set KEY: must be ...", not "KEY: KEY: ..."
+            raise InputError(f"{(flags or {}).get(culprit, f'--set {culprit}')}: {message}") from None
         raise InputError(f"{path}: {e}") from None
 
 
