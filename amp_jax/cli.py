@@ -592,6 +592,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"amp-jax: error: {_one_line(str(e))}", file=sys.stderr)
         return 2 if isinstance(e, InputError) else 1
+    except KeyboardInterrupt:  # Ctrl-C before training's own handler is in place (loading, building)
+        if debug:
+            raise
+        print("\namp-jax: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into a reader that stopped (`amp-jax cases | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 1

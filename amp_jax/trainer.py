@@ -4,7 +4,9 @@ compiled; everything it calls on device is."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -21,25 +23,49 @@ from amp_jax.train_step import TrainState, init_train_state, make_train_step
 
 
 class _StopFlag:
-    """Set by SIGINT/SIGTERM; the loop saves at the next iteration boundary and exits."""
+    """Set by SIGINT/SIGTERM; the loop saves at the next iteration boundary and exits. A second signal ends the
+    process at once (exit code 130), even inside a long compile, where Python's own handlers cannot run: a
+    thread watches the signal wakeup file descriptor, which the C-level handler writes to immediately. The
+    newest complete checkpoint stays (Orbax renames a step into place only when it is whole)."""
 
     def __init__(self):
         self.stop = False
         self._previous = {}
+        self._wakeup = None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():  # Python delivers signals there only
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
+            read, write = os.pipe()
+            os.set_blocking(write, False)
+            self._wakeup = (read, write, signal.set_wakeup_fd(write, warn_on_full_buffer=False))
+            threading.Thread(target=self._watch, args=(read,), daemon=True).start()
         return self
 
     def _handle(self, signum, frame):
         self.stop = True
-        print(f"\nreceived signal {signum}: saving a checkpoint at the end of this iteration", flush=True)
+        print(f"\nreceived signal {signum}: saving a checkpoint at the end of this iteration (again: stop now)",
+              flush=True)
+
+    @staticmethod
+    def _watch(read: int) -> None:
+        received = 0
+        while data := os.read(read, 64):
+            received += sum(byte in (signal.SIGINT, signal.SIGTERM) for byte in data)
+            if received >= 2:
+                print("\nreceived a second signal: stopping now, without saving this iteration", file=sys.stderr,
+                      flush=True)
+                os._exit(130)
+        os.close(read)
 
     def __exit__(self, *exc):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if self._wakeup is not None:
+            read, write, previous = self._wakeup
+            signal.set_wakeup_fd(previous)
+            os.close(write)  # ends the watching thread
 
 
 def iteration_row(metrics: dict, iteration: int, samples: float, seconds: float, batch: int) -> dict:

@@ -14,7 +14,11 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
+import textwrap
 import threading
+import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -26,10 +30,10 @@ from amp_jax import checkpoint, discriminator, normalizer, ppo, replay_buffer
 from amp_jax.build import build
 from amp_jax.cli import main
 from amp_jax.config import CONFIG_DIR, load_config
-from conftest import REPO_ROOT
 from amp_jax.errors import InputError
 from amp_jax.trainer import iteration_row, numerical_fault
 from amp_jax.train_step import init_train_state, make_train_step
+from conftest import REPO_ROOT
 
 SMOKE = CONFIG_DIR / "amp_humanoid_smoke.yaml"
 TINY = {"train.num_envs": 4, "agent.steps_per_iter": 4, "agent.hidden_sizes": [16], "agent.disc_buffer_size": 64,
@@ -385,3 +389,37 @@ def test_sigkill_mid_save_leaves_the_newest_checkpoint_complete(tmp_path):
         step, restored = checkpoint.restore(checkpoint.manager(tmp_path), template)
         assert step >= last_reported and step == max(checkpoint.manager(tmp_path).all_steps())
         assert all(np.all(np.asarray(v) == step) for v in restored.values())
+
+
+def test_a_second_signal_stops_at_once_even_where_python_handlers_cannot_run():
+    """The first SIGINT asks for a save at the iteration's end; a second ends the process at once (exit 130),
+    here while the main thread sits in a long call, as it does in a compile."""
+    script = textwrap.dedent("""
+        import os, signal, time
+        from amp_jax import trainer
+        with trainer._StopFlag() as flag:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)
+            print("asked to stop:", flag.stop, flush=True)
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(60)
+        print("not reached", flush=True)
+    """)
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=50, cwd=REPO_ROOT)
+    assert proc.returncode == 130 and time.time() - start < 30, (proc.returncode, proc.stdout, proc.stderr)
+    assert "asked to stop: True" in proc.stdout and "not reached" not in proc.stdout
+    assert "second signal: stopping now" in proc.stderr
+
+
+def test_ctrl_c_while_setting_up_is_one_line():
+    """Ctrl-C before training's own handler is in place (loading, building, the first resets) gives one line and
+    exit code 130, not a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "amp_jax.cli", "train", "--config", str(SMOKE), "--out_dir",
+                             str(Path(tempfile.mkdtemp()) / "run")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=REPO_ROOT)
+    assert proc.stdout.readline().startswith("training ")  # printed just before the environment is built
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (out, err)
+    assert err.strip() == "amp-jax: interrupted" and "Traceback" not in err
