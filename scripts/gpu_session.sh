@@ -21,7 +21,7 @@
 # It leaves exactly 8 files in $OUT (the most that comes back): session.log (the bench's log too), bench.json,
 # metrics.jsonl, eval.json, policy.gif and learner/ (the learner state: learner_state.yaml and two .npz parts of at
 # most 15 MiB, 25 MiB for the full-size humanoid). The exported policy and the learning-curve PNG are made from
-# these here, at no GPU cost: `amp-jax export OUT/learner --out models/CASE.npz`, `amp-jax plot OUT`. A stage that
+# these here, at no GPU cost: `amp-jax export OUT/learner --out models/CASE.npz`, `amp-jax plot OUT --out DIR`. A stage that
 # fails is logged and the next one still runs. CI runs this same script on the CPU at tiny sizes under the GPU image's software
 # (tests/test_gpu_session.py), so that the first GPU call works.
 #
