@@ -208,6 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", default="npz", choices=["npz", "onnx", "learner"],
                         help="npz: actor, discriminator, normalisers, log_std, config; onnx: the deterministic "
                              "policy; learner: networks, optimiser states, normalisers, counters (train --init_from)")
+    export.add_argument("--networks_only", action="store_true",
+                        help="--format learner without the optimiser states (half the size; the optimisers restart)")
     export.add_argument("--debug", action="store_true", help="show tracebacks")
 
     cases = sub.add_parser("cases", help="list the cases", description="List the cases (configs/*.yaml) with "
@@ -549,7 +551,9 @@ def _cmd_export(args) -> None:
         check_output_dir(args.out, "--out")
     else:
         check_output_file(args.out, (f".{args.format}",), "--out")
-    for path in export(args.model, args.out, args.format):
+    if args.networks_only and args.format != "learner":
+        raise InputError("export: --networks_only is for --format learner")
+    for path in export(args.model, args.out, args.format, args.networks_only):
         print(f"wrote {path} ({path.stat().st_size / 2**20:.2f} MiB)")
 
 

@@ -8,7 +8,8 @@
 - onnx: the deterministic policy, obs [batch, obs_size] -> action_mean [batch, actions] (the action
   AmpEnv.step takes): clip((obs - mean) / max(std, 1e-4), -10, 10), then the actor's dense layers with
   ReLU between, float32.
-- learner: the learner state folder (amp_jax.learner_state.save) that `train --init_from` continues.
+- learner: the learner state folder (amp_jax.learner_state.save) that `train --init_from` continues
+  (--networks_only: without the optimiser states, half the size).
 """
 
 from __future__ import annotations
@@ -73,8 +74,9 @@ def onnx_model(policy: learner_state.Policy):
     return model
 
 
-def export(source: str | Path, out: str | Path, fmt: str = "npz") -> list[Path]:
-    """Export a run directory (or a learner state / exported policy) as `fmt`; returns the files written."""
+def export(source: str | Path, out: str | Path, fmt: str = "npz", networks_only: bool = False) -> list[Path]:
+    """Export a run directory (or a learner state / exported policy) as `fmt`; returns the files written.
+    networks_only: a learner state without the optimiser states (learner_state.NETWORK_FIELDS)."""
     out = Path(out)
     if fmt not in FORMATS:
         raise InputError(f"export: --format must be one of {list(FORMATS)}, got {fmt!r}")
@@ -87,8 +89,10 @@ def export(source: str | Path, out: str | Path, fmt: str = "npz") -> list[Path]:
         cfg = learner_state.read_config(source)
         env, learner = build(cfg)
         shapes = jax.eval_shape(lambda: init_train_state(learner, env, cfg.train.seed))
-        state = learner_state.fill(shapes, learner_state.read(source, shapes), source)
-        return learner_state.save(out, cfg, learner_state.leaves(state))
+        saved = learner_state.read(source, shapes)
+        state = learner_state.fill(shapes, saved, source)
+        wanted = learner_state.NETWORK_FIELDS if networks_only else learner_state.LEARNER_FIELDS
+        return learner_state.save(out, cfg, learner_state.leaves(state, [f for f in wanted if f in saved.fields]))
     cfg, env, learner, iteration, policy = load_trained(source)
     if fmt == "npz":
         return [write_policy(out, cfg, learner, policy, iteration)]

@@ -6,14 +6,16 @@ A leaf is named by its path in the TrainState ("actor_params/params/Dense_0/kern
 - a run directory: its newest readable checkpoint (only the learner's leaves are read, not the replay
   buffer or the environments);
 - a learner state (`amp-jax export RUN_DIR --format learner`): a folder of LEARNER_FIELDS (networks,
-  optimiser states, normalisers, counters) in .npz parts of at most PART_BYTES each (so that every file
-  fits the 16 MiB a GPU session returns) and learner_state.yaml (the resolved config);
+  optimiser states, normalisers, counters; with --networks_only, NETWORK_FIELDS: no optimiser states, half
+  the size) in .npz parts of at most PART_BYTES each (so that every file fits the 16 MiB a GPU session
+  returns) and learner_state.yaml (the resolved config and the fields held);
 - an exported policy (`amp-jax export RUN_DIR --out policy.npz`, amp_jax.export): POLICY_FIELDS (actor,
   discriminator and their normalisers), the action log_std and the resolved config in one .npz.
 
 `amp-jax train --init_from PATH` (init_from) continues from the learner of any of them, with a fresh
 replay buffer and fresh environments; from an exported policy only the actor, the discriminator and
-their normalisers are set (the critic, the optimiser states and the counters start fresh).
+their normalisers are set (the critic, the optimiser states and the counters start fresh); from a
+networks-only learner state the optimisers start fresh (their moments rebuild within a few updates).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from amp_jax.normalizer import Normalizer
 
 LEARNER_FIELDS = ("actor_params", "critic_params", "disc_params", "actor_opt", "critic_opt", "disc_opt",
                   "obs_norm", "disc_norm", "iteration", "samples")
+NETWORK_FIELDS = tuple(f for f in LEARNER_FIELDS if not f.endswith("_opt"))
 POLICY_FIELDS = ("actor_params", "obs_norm", "disc_params", "disc_norm")
 LEARNER_FORMAT = "amp-jax learner state 1"
 POLICY_FORMAT = "amp-jax policy 1"
@@ -154,7 +157,7 @@ def read(path: str | Path, template) -> Saved:
         found = {}
         for part in meta["parts"]:
             found.update(_load_npz(path / part))
-        return Saved(kind, LEARNER_FIELDS, found, meta["iteration"])
+        return Saved(kind, tuple(meta.get("fields", LEARNER_FIELDS)), found, meta["iteration"])
     data = _load_npz(path)
     return Saved(kind, POLICY_FIELDS, {k: v for k, v in data.items() if _field(k) in POLICY_FIELDS},
                  int(data["iteration"]))
@@ -204,16 +207,17 @@ def init_from(state, path: str | Path, shardings=None):
         message = (f"initialised the actor, the discriminator and their normalisers from the exported policy "
                    f"{path}; the critic, the optimiser states and the counters start fresh")
     else:
-        message = (f"initialised the networks, optimiser states and normalisers from {path} at iteration "
+        taken = "networks, optimiser states" if "actor_opt" in saved.fields else "networks (fresh optimisers)"
+        message = (f"initialised the {taken} and normalisers from {path} at iteration "
                    f"{saved.iteration}, {float(saved.leaves['samples']):.0f} samples (train.max_samples counts "
                    "from the start); fresh replay buffer and environments")
     return filled, message
 
 
 def save(path: str | Path, cfg: Config, learner_leaves: dict[str, np.ndarray]) -> list[Path]:
-    """Write a learner state (leaves(state) of a TrainState, LEARNER_FIELDS) to the folder path: .npz
-    parts of at most PART_BYTES (a leaf larger than that gets a part of its own) and learner_state.yaml.
-    Returns the files written."""
+    """Write a learner state (leaves(state, fields) of a TrainState, LEARNER_FIELDS or NETWORK_FIELDS) to the
+    folder path: .npz parts of at most PART_BYTES (a leaf larger than that gets a part of its own) and
+    learner_state.yaml. Returns the files written."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: a learner state is a folder; this is a file")
@@ -231,6 +235,7 @@ def save(path: str | Path, cfg: Config, learner_leaves: dict[str, np.ndarray]) -
         files.append(path / f"part-{i:03d}.npz")
         np.savez(files[-1], **part)
     meta = {"format": LEARNER_FORMAT, "case": cfg.case, "iteration": int(learner_leaves["iteration"]),
-            "samples": float(learner_leaves["samples"]), "parts": [f.name for f in files], "config": to_dict(cfg)}
+            "samples": float(learner_leaves["samples"]), "parts": [f.name for f in files],
+            "fields": [f for f in LEARNER_FIELDS if any(_field(k) == f for k in learner_leaves)], "config": to_dict(cfg)}
     (path / META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     return files + [path / META_FILE]

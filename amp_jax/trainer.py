@@ -117,8 +117,8 @@ def _save_before_dying(mgr, iteration: int, state) -> None:
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations: int | None = None,
           wandb: bool = False, init_from: str | Path | None = None, deadline: float | None = None) -> Path:
     """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations, a signal, or
-    before the iteration that would end after `deadline` (a time.time() value; the last iteration's duration
-    is the estimate). A resume may change only checkpoint.RESUME_MAY_CHANGE settings (it records them); others
+    before the iteration that would end after `deadline` (a time.time() value; the estimate is the last
+    training step, the last probe if the next iteration probes, and the last checkpoint save). A resume may change only checkpoint.RESUME_MAY_CHANGE settings (it records them); others
     are refused. Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to Weights &
     Biases. init_from starts from a saved learner (amp_jax.learner_state.init_from) instead of fresh networks."""
     run_dir = Path(run_dir)
@@ -150,7 +150,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
     probe = evaluate.MotionMatchingProbe(learner, env, min(4, cfg.train.num_envs)) if cfg.train.eval_every > 0 else None
     iteration = int(state.iteration)
     start_iteration = good = iteration
-    last_seconds, out_of_time = 0.0, False
+    seconds = {"step": 0.0, "probe": 0.0, "save": 0.0}  # the last of each: the deadline's estimate
+    out_of_time = False
     _keep_rows_until(run_dir / "metrics.jsonl", start_iteration)
     try:
         with _StopFlag() as flag:
@@ -159,7 +160,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                     break
                 if max_iterations is not None and iteration - start_iteration >= max_iterations:
                     break
-                out_of_time = deadline is not None and time.time() + last_seconds > deadline
+                probes_next = probe is not None and (iteration + 1) % cfg.train.eval_every == 0
+                needed = seconds["step"] + seconds["save"] + (seconds["probe"] if probes_next else 0.0)
+                out_of_time = deadline is not None and time.time() + needed > deadline
                 if out_of_time:
                     print(f"stopping at the time limit after iteration {iteration}", flush=True)
                     break
@@ -167,11 +170,13 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                 state, metrics = train_step(state)
                 jax.block_until_ready(metrics)
                 iteration = int(state.iteration)
-                last_seconds = time.time() - t0
-                row = iteration_row(metrics, iteration, float(state.samples), last_seconds, learner.batch_size)
+                seconds["step"] = time.time() - t0
+                row = iteration_row(metrics, iteration, float(state.samples), seconds["step"], learner.batch_size)
                 fault = numerical_fault(row)
                 if probe is not None and iteration % cfg.train.eval_every == 0 and not fault:
+                    t0 = time.time()
                     row.update(probe.measure(state))
+                    seconds["probe"] = time.time() - t0
                 logger.log(row)
                 if fault:
                     raise FloatingPointError(
@@ -181,7 +186,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                 if video is not None and iteration % cfg.train.video_every == 0:
                     logger.video("policy", video.record(state, iteration), row["samples"], video.fps)
                 if iteration % cfg.train.iters_per_output == 0 or flag.stop:
+                    t0 = time.time()
                     checkpoint.save(mgr, iteration, state)
+                    seconds["save"] = time.time() - t0
                 if flag.stop:
                     break
             if mgr.latest_step() != iteration:

@@ -8,19 +8,20 @@
 #   bash scripts/gpu_session.sh [CASE]
 #
 # What the call does, within AMP_GPU_BUDGET_S seconds (default 530) of its start:
-#   1. installs the carried wheels, unpacks the EGL loaders, checks `import mujoco` (without a loadable EGL it
-#      goes on without rendering, rather than ending with nothing);
+#   1. installs the carried wheels, unpacks the EGL loaders, makes a MuJoCo EGL context (where none can be made
+#      it goes on without rendering, rather than ending with nothing);
 #   2. picks the case: CASE, else the first case of models/queue.txt that has not reached its bar (no
 #      models/CASE.eval.json whose bar passed); a committed learner state models/CASE.learner/ is continued;
 #   3. `amp-jax bench --case CASE` at AMP_GPU_NUM_ENVS (4096) environments: raw physics and the whole training
 #      step, one compile each; the persistent compilation cache hands the compiled step on to training;
 #   4. trains the case until a deadline that leaves AMP_GPU_RESERVE_S (150) seconds for what follows, in a
 #      fresh run directory (a second call on a warm machine never meets the first call's checkpoints);
-#   5. saves the learner state, evaluates (the bar), renders a GIF of the policy beside the reference ghost
-#      (480x360, far under the 16 MiB a file may have).
-# It leaves exactly 8 files in $OUT (the most that comes back): session.log (the bench's log too), bench.json,
-# metrics.jsonl, eval.json, policy.gif and learner/ (the learner state: learner_state.yaml and two .npz parts of at
-# most 15 MiB, 25 MiB for the full-size humanoid). The exported policy and the learning-curve PNG are made from
+#   5. saves the learner state (networks and normalisers; the optimisers restart next time), evaluates (the bar,
+#      within the time left), renders a GIF of the policy beside the reference ghost (480x360, far under the
+#      16 MiB a file may have).
+# It leaves at most 8 files in $OUT (the most that comes back): session.log (the bench's log too), bench.json,
+# metrics.jsonl, eval.json, policy.gif and learner/ (learner_state.yaml and one or two .npz parts of at most
+# 15 MiB: 12.7 MiB for the full-size humanoid, 17.3 for G1 and SMPL). The exported policy and the learning-curve PNG are made from
 # these here, at no GPU cost: `amp-jax export OUT/learner --out models/CASE.npz`, `amp-jax plot OUT --out DIR`. A stage that
 # fails is logged and the next one still runs. CI runs this same script on the CPU at tiny sizes under the GPU image's software
 # (tests/test_gpu_session.py), so that the first GPU call works.
@@ -95,9 +96,8 @@ fi
 export MUJOCO_GL=egl XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 export AMP_JAX_CACHE=${AMP_JAX_CACHE:-/tmp/amp-jax-xla}
 RENDER=1
-if ! python3 -c "import mujoco" >> "$LOG" 2>&1; then  # MUJOCO_GL=egl without libEGL fails at import
-  log "import mujoco fails with MUJOCO_GL=egl: going on without rendering"
-  unset MUJOCO_GL
+if ! python3 -c "import mujoco; c = mujoco.GLContext(16, 16); c.make_current(); c.free()" >> "$LOG" 2>&1; then
+  log "no MuJoCo EGL context can be made: going on without rendering"
   RENDER=0
 fi
 (nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi") >> "$LOG"
@@ -142,12 +142,20 @@ fi
 
 # 5. What the next session continues from, and what a user wants to see.
 if [ -d "$RUN/checkpoints" ]; then
-  amp_jax export "$RUN" --format learner --out "$OUT/learner"
-  amp_jax eval --model_file "$RUN" --test_episodes "$EVAL_EPISODES" --out "$RUN/eval/report.json" &&
-    cp "$RUN/eval/report.json" "$OUT/eval.json" && cat "$RUN/eval/report.md" >> "$LOG"
-  if [ "$RENDER" = 1 ] && [ "$(left)" -gt 20 ]; then
-    amp_jax render --model_file "$RUN" --out "$OUT/policy.gif" --seconds "$GIF_SECONDS" --show_reference \
-      --width 480 --height 360
+  amp_jax export "$RUN" --format learner --networks_only --out "$OUT/learner"
+  if [ "$(left)" -gt 30 ]; then  # each stage ends within the budget, so that the call returns what it made
+    timeout "$(( $(left) - 10 ))" python3 -m amp_jax.cli eval --model_file "$RUN" --test_episodes "$EVAL_EPISODES" \
+      --out "$RUN/eval/report.json" >> "$LOG" 2>&1 &&
+      cp "$RUN/eval/report.json" "$OUT/eval.json" && cat "$RUN/eval/report.md" >> "$LOG" || log "FAILED: eval"
+  else
+    log "no time left to evaluate"
   fi
+  if [ "$RENDER" = 1 ] && [ "$(left)" -gt 20 ]; then
+    timeout "$(( $(left) - 5 ))" python3 -m amp_jax.cli render --model_file "$RUN" --out "$OUT/policy.gif" \
+      --seconds "$GIF_SECONDS" --show_reference --width 480 --height 360 >> "$LOG" 2>&1 || log "FAILED: render"
+  fi
+fi
+if [ "$(find "$OUT" -type f | wc -l)" -gt 8 ] && [ -f "$OUT/bench.json" ]; then  # 8 files come back, no more
+  { echo "bench.json:"; cat "$OUT/bench.json"; } >> "$LOG" && rm "$OUT/bench.json"
 fi
 log "done: $(cd "$OUT" && find . -type f | sort | tr '\n' ' ')"

@@ -123,6 +123,28 @@ def test_init_from_continues_the_saved_learner_with_fresh_replay_and_environment
     _assert_same(started.key, jax.random.fold_in(fresh.key, 2))
 
 
+def test_a_networks_only_learner_state_continues_with_fresh_optimisers(run, tmp_path, capsys):
+    """export --format learner --networks_only (what a GPU session brings back): half the size; --init_from
+    takes its networks, normalisers and counters, and the optimisers start fresh."""
+    nets = tmp_path / "nets"
+    assert main(["export", str(run / "run"), "--out", str(nets), "--format", "learner", "--networks_only"]) == 0
+    full_bytes = sum(f.stat().st_size for f in (run / "learner").glob("*.npz"))
+    nets_bytes = sum(f.stat().st_size for f in nets.glob("*.npz"))
+    assert 0.45 < nets_bytes / full_bytes < 0.55  # SGD with momentum: one trace per parameter
+    out = tmp_path / "continued"
+    assert main(["train", "amp_humanoid_smoke", "--out_dir", str(out), "--init_from", str(nets),
+                 "--max_iterations", "0"] + SMOKE_ARGS) == 0
+    assert "initialised the networks (fresh optimisers) and normalisers" in capsys.readouterr().out
+    started, fresh = _full_state(out)
+    saved, _ = _full_state(run / "run")
+    for field in learner_state.NETWORK_FIELDS:
+        _assert_same(getattr(started, field), getattr(saved, field))
+    for field in ("actor_opt", "critic_opt", "disc_opt"):
+        _assert_same(getattr(started, field), getattr(fresh, field))
+    assert main(["export", str(run / "run"), "--out", str(tmp_path / "p.npz"), "--networks_only"]) == 2
+    assert "--networks_only is for --format learner" in capsys.readouterr().err
+
+
 def test_init_from_an_exported_policy_sets_actor_and_discriminator_only(run, tmp_path, capsys):
     out = tmp_path / "finetune"
     assert main(["train", "amp_humanoid_smoke", "--out_dir", str(out), "--init_from", str(run / "policy.npz"),

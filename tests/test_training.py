@@ -115,3 +115,34 @@ def test_cli_smoke_train_then_test(tmp_path):
     assert int(out["Episodes"]) >= 2
     assert 1.0 <= float(out["Mean Episode Length"]) <= 300.0
     assert 0.0 <= float(out["Fall Rate"]) <= 1.0
+
+
+def test_the_time_limit_counts_the_probe_and_the_checkpoint_save(tmp_path, monkeypatch):
+    """A fake clock: a training step takes 10 s, a motion-matching probe (every 2nd iteration) 30 s, a
+    checkpoint save (every iteration) 5 s; deadline 100 s. Iterations end at 15, 60 (probe) and 75 s; the 4th
+    would probe and end at 120 s, so the run stops after 3. An estimate of the step alone (10 s) would have
+    started it and missed the deadline by 20 s."""
+    from types import SimpleNamespace
+
+    from amp_jax import evaluate, trainer
+
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(trainer, "time", SimpleNamespace(time=lambda: clock.now))
+
+    def costs(seconds, f):
+        def timed(*args, **kwargs):
+            out = f(*args, **kwargs)
+            clock.now += seconds
+            return out
+        return timed
+
+    real_make = trainer.make_train_step
+    monkeypatch.setattr(trainer, "make_train_step", lambda *a, **k: costs(10.0, real_make(*a, **k)))
+    monkeypatch.setattr(evaluate.MotionMatchingProbe, "measure", costs(30.0, evaluate.MotionMatchingProbe.measure))
+    monkeypatch.setattr(checkpoint, "save", costs(5.0, checkpoint.save))
+    cfg = load_config(CONFIG_DIR / "amp_humanoid.yaml", {**TINY, "train.eval_every": 2, "train.iters_per_output": 1,
+                                                         "train.test_episodes": 0, "train.video_every": 0})
+    trainer.train(cfg, tmp_path / "run", deadline=100.0)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["iteration"] for r in rows] == [1, 2, 3]
+    assert "mm_stay" in rows[1] and "mm_stay" not in rows[2] and clock.now == 75.0
