@@ -16,7 +16,7 @@ from amp_jax import __version__
 from amp_jax.errors import InputError
 from amp_jax.paths import check_output_dir, check_output_file
 
-VIDEO = (".mp4", ".gif")
+VIDEO = (".mp4", ".gif", ".html")  # .html: an interactive 3-D replay in the browser (amp_jax.render.browser)
 VIDEO_SIZE = (16, 4096)  # pixels per side of one environment's picture; even for H.264
 
 
@@ -111,14 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--out", help="report JSON (default: RUN_DIR/eval/report.json)")
     evaluation.add_argument("--engine", default="mjx", choices=["mjx", "mujoco"],
                             help="mjx: the training simulation; mujoco: sim-to-sim, MuJoCo itself on the CPU with its "
-                                 "default solver settings and full contacts (amp_jax/sim_to_sim.py)")
+                                 "default solver settings and full contacts (amp_jax/eval/sim_to_sim.py)")
     _common(evaluation)
 
     render = sub.add_parser("render", help="render a deterministic policy rollout to mp4",
                             description="Render a deterministic rollout of a trained policy offscreen to H.264 "
                                         "(or GIF), environments side by side.")
     render.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
-    render.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
+    render.add_argument("--out", required=True, help="video file (.mp4 or .gif), or .html: an interactive 3-D replay "
+                                                     "of the first environment to orbit, pause and scrub in a browser")
     render.add_argument("--seconds", type=float, help="video length (default: --num_episodes episodes)")
     render.add_argument("--num_episodes", type=int, default=1,
                         help="consecutive episodes to render (an episode ends on a fall or a timeout)")
@@ -133,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("motion", help="clip (.npz/.pkl) or dataset YAML")
     view.add_argument("--config", help="case name or config giving the character (default: the first case using "
                                        "the character the clip names)")
-    view.add_argument("--out", required=True, help="video file (.mp4 or .gif)")
+    view.add_argument("--out", required=True, help="video file (.mp4 or .gif), or .html: an interactive 3-D replay to "
+                                                   "orbit, pause and scrub in a browser")
     view.add_argument("--camera_scale", type=float,
                       help="multiplies the camera distance and look-at height (default: from the clip's root "
                            "height, about 0.4 for Go2 and Pi Plus, 1 for the humanoids)")
@@ -159,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
                                           "first case using the clip's character)")
     inspect.add_argument("--json", help="also write the report to this JSON file")
     inspect.add_argument("--strict", action="store_true",
-                         help="exit with code 1 when the clip exceeds the default limits (amp_jax.clip_quality.Limits)")
+                         help="exit with code 1 when the clip exceeds the default limits (amp_jax.motion_tools.clip_quality.Limits)")
     inspect.add_argument("--debug", action="store_true", help="show tracebacks")
 
     imp = sub.add_parser("import", help="convert an AMASS .npz, DeepMimic .txt or MimicKit .pkl to an amp-jax clip",
@@ -184,10 +186,10 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--debug", action="store_true", help="show tracebacks")
 
     bench = sub.add_parser("bench", help="raw physics vs training-step throughput, per character and batch",
-                           description="Method: BENCHMARKS.md and amp_jax/bench.py.")
+                           description="Method: BENCHMARKS.md and amp_jax/training/bench.py.")
     bench.add_argument("--character", nargs="+", default=None, metavar="NAME",
                        help="characters, named as their folders in assets/, each by its case in "
-                            "amp_jax.bench.CHARACTER_CASES (default: all six unless --case is given)")
+                            "amp_jax.catalog.CHARACTER_CASES (default: all six unless --case is given)")
     bench.add_argument("--case", nargs="+", metavar="CASE",
                        help="cases (names or config YAMLs) to bench with their own settings, e.g. the case "
                             "about to be trained: its compiled training step is then in the compilation cache")
@@ -202,7 +204,7 @@ def _parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="write a trained policy (.npz, ONNX) or a run's learner state",
                             description="Write a trained policy as one .npz or an ONNX model, or a run's learner "
-                                        "state (for train --init_from). Formats: amp_jax/export.py.")
+                                        "state (for train --init_from). Formats: amp_jax/training/export.py.")
     export.add_argument("model", help="run directory (or an exported policy / learner state)")
     export.add_argument("--out", required=True, help="policy.npz, policy.onnx, or a folder for --format learner")
     export.add_argument("--format", default="npz", choices=["npz", "onnx", "learner"],
@@ -308,9 +310,10 @@ def _option_keys(args) -> dict[str, str]:
 
 
 def _cmd_train(args) -> None:
-    from amp_jax import checkpoint
-    from amp_jax.config import case_path, load_config
-    from amp_jax.trainer import train
+    from amp_jax.catalog import case_path
+    from amp_jax.config import load_config
+    from amp_jax.training import checkpoint
+    from amp_jax.training.trainer import train
 
     started = time.time()
     source = args.config or args.case
@@ -350,8 +353,8 @@ def _cmd_train(args) -> None:
 
 
 def _cmd_test(args) -> None:
-    from amp_jax import evaluate
-    from amp_jax.build import load_trained
+    from amp_jax.eval import evaluate
+    from amp_jax.training.build import load_trained
 
     run_dir = Path(args.model_file)
     if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
@@ -378,14 +381,16 @@ def _output_folder(model_file) -> Path:
 
 
 def _cmd_eval(args) -> None:
-    from amp_jax import eval_report, learner_state
+    from amp_jax.eval import report as eval_report
+    from amp_jax.training import learner_state
+    from amp_jax.training.build import evaluate_run
 
     if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
         raise InputError("eval: --test_episodes and --num_envs must be >= 1")
     learner_state.kind_of(args.model_file)  # a run, learner state or exported policy, before eval/ is made
     out = check_output_file(args.out or _output_folder(args.model_file) / "eval" / "report.json", (".json",), "--out")
     _configure_jax()
-    report = eval_report.evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0, args.engine)
+    report = evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0, args.engine)
     md, summary = eval_report.write_report(report, out)
     print(summary)
     print(f"wrote {out} and {md}")
@@ -394,8 +399,10 @@ def _cmd_eval(args) -> None:
 def _cmd_render(args) -> None:
     import jax
 
-    from amp_jax import render
-    from amp_jax.build import load_trained
+    from amp_jax.eval.rollout import frames_covering, make_rollout
+    from amp_jax.render.frames import camera_scale_for, render_envs
+    from amp_jax.render.video import write_video
+    from amp_jax.training.build import load_trained
 
     num_envs = args.num_envs or 1
     if num_envs < 1 or args.num_episodes < 1 or (args.seconds is not None and not 0 < args.seconds < math.inf):
@@ -406,12 +413,16 @@ def _cmd_render(args) -> None:
     cfg, env, learner, step, state = load_trained(args.model_file)
     fps = cfg.env.physics.control_freq
     num_steps = int(round(args.seconds * fps)) if args.seconds else args.num_episodes * env.episode_steps
-    rollout = render.make_policy_rollout(learner, env, num_envs, num_steps)
-    qpos, ref, done = (np.asarray(x) for x in rollout(state, jax.random.PRNGKey(args.seed or 0)))
-    n = len(qpos) if args.seconds else render.episode_frames(done, args.num_episodes)
-    frames = render.render_envs(env.character.mj_model, qpos[:n], args.width, args.height,
-                                ref[:n] if args.show_reference else None, render.camera_scale_for(ref))
-    print(f"wrote {render.write_video(args.out, frames, fps)} ({len(frames)} frames, iteration {step})")
+    r = make_rollout(learner, env, num_envs, num_steps)(state, jax.random.PRNGKey(args.seed or 0))
+    n = len(r.qpos) if args.seconds else frames_covering(r.done, args.num_episodes)
+    if Path(args.out).suffix == ".html":
+        from amp_jax.render.browser import write_replay
+
+        print(f"wrote {write_replay(args.out, env.character.mj_model, r.qpos[:n, 0], fps)} ({n} frames, iteration {step})")
+        return
+    frames = render_envs(env.character.mj_model, r.qpos[:n], args.width, args.height,
+                         r.reference[:n] if args.show_reference else None, camera_scale_for(r.reference))
+    print(f"wrote {write_video(args.out, frames, fps)} ({len(frames)} frames, iteration {step})")
 
 
 def _visualize(env, learner, state, run_dir: Path, seed: int) -> None:
@@ -419,25 +430,26 @@ def _visualize(env, learner, state, run_dir: Path, seed: int) -> None:
     RUN_DIR/videos/test.mp4 (shown inline in a notebook)."""
     import jax
 
-    from amp_jax import render
+    from amp_jax.eval.rollout import make_rollout
+    from amp_jax.render.frames import render_qpos, view
+    from amp_jax.render.video import show_in_notebook, write_video
 
     fps = env.cfg.physics.control_freq
-    rollout = render.make_policy_rollout(learner, env, 1, env.episode_steps)
-    qpos = np.asarray(rollout(state, jax.random.PRNGKey(seed))[0][:, 0])
-    if render.view(env.character.mj_model, qpos, fps):
+    qpos = make_rollout(learner, env, 1, env.episode_steps)(state, jax.random.PRNGKey(seed)).qpos[:, 0]
+    if view(env.character.mj_model, qpos, fps):
         return
-    path = render.write_video(run_dir / "videos" / "test.mp4", render.render_qpos(env.character.mj_model, qpos), fps)
+    path = write_video(run_dir / "videos" / "test.mp4", render_qpos(env.character.mj_model, qpos), fps)
     print(f"no display: wrote {path}")
-    render.show_in_notebook(path)
+    show_in_notebook(path)
 
 
 def _cmd_view_motion(args) -> None:
-    from amp_jax import render
-    from amp_jax.character import load_character
-    from amp_jax.clip_quality import case_for_character
-    from amp_jax.config import case_path, load_config, resolve_path
-    from amp_jax.motion import load_motion_set
-    from amp_jax.motion_library import build_motion_library
+    from amp_jax.catalog import case_for_character, case_path, resolve_path
+    from amp_jax.config import load_config
+    from amp_jax.motion.clip import load_motion_set
+    from amp_jax.render.frames import camera_scale_for, caption, motion_qpos, render_qpos
+    from amp_jax.render.video import write_video
+    from amp_jax.training.build import build_character, build_motions
 
     if args.camera_scale is not None and not 0 < args.camera_scale < math.inf:
         raise InputError(f"--camera_scale: must be positive, got {args.camera_scale}")
@@ -446,32 +458,36 @@ def _cmd_view_motion(args) -> None:
     if not resolve_path(args.motion).is_file():
         raise InputError(f"{args.motion}: motion file not found")
     config = args.config
-    if config is None:  # the character the clip names (amp-jax clips record it), by the first case using it
+    if config is None:  # the character the clip names (amp-jax clips record it), by the case that stands for it (catalog)
         clip = load_motion_set(resolve_path(args.motion))[0][0]
         if not clip.character:
             raise InputError(f"{args.motion}: the clip names no character; pass --config CASE")
         config = case_for_character(clip.character)
     cfg = load_config(case_path(config), {**_overrides(args), "env.motion_file": args.motion},
                       {"env.motion_file": args.motion})
-    e = cfg.env
-    character = load_character(resolve_path(e.character), e.key_bodies, e.contact_bodies, e.physics)
-    clips, weights, names = load_motion_set(resolve_path(args.motion), character.layout.num_dof)
-    library = build_motion_library(character.layout, clips, weights)
+    character = build_character(cfg)
+    library, names = build_motions(cfg, character)
     dataset = Path(args.motion).suffix in (".yaml", ".yml")
-    fps = e.physics.control_freq
+    fps = cfg.env.physics.control_freq
+    if Path(args.out).suffix == ".html":
+        from amp_jax.render.browser import write_replay
+
+        qpos = np.concatenate([motion_qpos(character.layout, library, i, fps) for i in range(len(names))])
+        print(f"wrote {write_replay(args.out, character.mj_model, qpos, fps)} ({len(qpos)} frames of {len(names)} clips)")
+        return
     frames = []
     for i, name in enumerate(names):
-        qpos = render.motion_qpos(character.layout, library, i, fps)
-        scale = args.camera_scale or render.camera_scale_for(qpos)
-        clip_frames = render.render_qpos(character.mj_model, qpos, args.width, args.height, camera_scale=scale)
-        frames.append(render.caption(clip_frames, name) if dataset else clip_frames)
+        qpos = motion_qpos(character.layout, library, i, fps)
+        scale = args.camera_scale or camera_scale_for(qpos)
+        clip_frames = render_qpos(character.mj_model, qpos, args.width, args.height, camera_scale=scale)
+        frames.append(caption(clip_frames, name) if dataset else clip_frames)
         print(f"{name}: {len(qpos)} frames")
     frames = np.concatenate(frames, axis=0)
-    print(f"wrote {render.write_video(args.out, frames, fps)} ({len(frames)} frames)")
+    print(f"wrote {write_video(args.out, frames, fps)} ({len(frames)} frames)")
 
 
 def _cmd_retarget(args) -> None:
-    from amp_jax.retarget import retarget_file
+    from amp_jax.motion_tools.retarget import retarget_file
 
     check_output_file(args.out, (".npz",), "--out")
     quality = retarget_file(args.motion, args.target, args.out, source=args.source)
@@ -483,8 +499,8 @@ def _cmd_retarget(args) -> None:
 def _cmd_inspect(args) -> None:
     import json
 
-    from amp_jax.clip_quality import check, format_report, inspect_file
-    from amp_jax.config import resolve_path
+    from amp_jax.catalog import resolve_path
+    from amp_jax.motion_tools.clip_quality import check, format_report, inspect_file
 
     if args.json:
         check_output_file(args.json, (".json",), "--json")
@@ -502,7 +518,7 @@ def _cmd_inspect(args) -> None:
 
 
 def _cmd_import(args) -> None:
-    from amp_jax.importers import import_motion
+    from amp_jax.motion_tools.importers import import_motion
 
     check_output_file(args.out, (".npz",), "--out")
     clip = import_motion(args.source, args.format, args.out, args.character, floor=args.floor, loop=args.loop)
@@ -511,7 +527,7 @@ def _cmd_import(args) -> None:
 
 
 def _cmd_plot(args) -> None:
-    from amp_jax.plot import plot_run
+    from amp_jax.training.plot import plot_run
 
     if args.out or (Path(args.run_dir) / "metrics.jsonl").is_file():
         check_output_dir(args.out or Path(args.run_dir) / "plots", "--out")
@@ -520,15 +536,16 @@ def _cmd_plot(args) -> None:
 
 
 def _cmd_bench(args) -> None:
-    from amp_jax import bench
+    from amp_jax import catalog
     from amp_jax.config import parse_override
+    from amp_jax.training import bench
 
-    characters = args.character or ([] if args.case else list(bench.CHARACTER_CASES))
-    unknown = [c for c in characters if c not in bench.CHARACTER_CASES]
+    characters = args.character or ([] if args.case else list(catalog.CHARACTER_CASES))
+    unknown = [c for c in characters if c not in catalog.CHARACTER_CASES]
     if unknown or min(args.num_envs) < 1 or args.repeats < 1:
-        raise InputError(f"bench: unknown character {unknown} (known: {list(bench.CHARACTER_CASES)})" if unknown
+        raise InputError(f"bench: unknown character {unknown} (known: {list(catalog.CHARACTER_CASES)})" if unknown
                          else "bench: --num_envs and --repeats must be >= 1")
-    cases = [bench.CHARACTER_CASES[c] for c in characters] + list(args.case or [])
+    cases = [catalog.CHARACTER_CASES[c] for c in characters] + list(args.case or [])
     overrides = dict(parse_override(o) for o in args.overrides)
     if args.json:
         check_output_file(args.json, (".json",), "--json")
@@ -545,7 +562,7 @@ def _cmd_bench(args) -> None:
 
 
 def _cmd_export(args) -> None:
-    from amp_jax.export import export
+    from amp_jax.training.export import export
 
     if args.format == "learner":
         check_output_dir(args.out, "--out")
@@ -560,15 +577,16 @@ def _cmd_export(args) -> None:
 def _cmd_cases(args) -> None:
     import yaml
 
-    from amp_jax.config import CONFIG_DIR
+    from amp_jax.catalog import case_names, case_path
 
-    for path in sorted(CONFIG_DIR.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text()) or {}
-        print(f"{path.stem:40s} {data.get('description', '')}")
+    for name in case_names():
+        data = yaml.safe_load(case_path(name).read_text()) or {}
+        print(f"{name:40s} {data.get('description', '')}")
 
 
 def _cmd_config(args) -> None:
-    from amp_jax.config import case_path, load_config, parse_override
+    from amp_jax.catalog import case_path
+    from amp_jax.config import load_config, parse_override
     from amp_jax.config_text import commented_yaml
 
     cfg = load_config(case_path(args.case), dict(parse_override(o) for o in args.overrides))
@@ -591,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
          "retarget": _cmd_retarget, "inspect": _cmd_inspect, "import": _cmd_import, "bench": _cmd_bench, "plot": _cmd_plot,
          "export": _cmd_export, "cases": _cmd_cases, "config": _cmd_config}[args.command](args)
         return 0
-    except (InputError, FloatingPointError) as e:  # bad input (2); training diverged (1, amp_jax.trainer)
+    except (InputError, FloatingPointError) as e:  # bad input (2); training diverged (1, amp_jax.training.trainer)
         if debug:
             raise
         print(f"amp-jax: error: {_one_line(str(e))}", file=sys.stderr)

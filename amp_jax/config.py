@@ -18,13 +18,8 @@ from typing import Any, Callable, Literal
 
 import yaml
 
+from amp_jax.catalog import resolve_path
 from amp_jax.errors import InputError
-
-_CHECKOUT = Path(__file__).resolve().parent.parent
-# Where configs/, assets/ and motions/ are: the checkout (also under an editable install), or amp_jax/_data in
-# an installed wheel (pyproject.toml maps the three folders there).
-DATA_ROOT = _CHECKOUT if (_CHECKOUT / "configs").is_dir() else Path(__file__).resolve().parent / "_data"
-CONFIG_DIR = DATA_ROOT / "configs"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +68,7 @@ class PhysicsConfig:
                                         "explicit: faster, but NaN at 120 Hz for every character but Go2 "
                                         "(BENCHMARKS.md).")
     self_collision: bool = setting(False, "Limbs collide with each other and with the trunk (explicit pairs, "
-                                          "amp_jax.character). MimicKit's default, but about 7x slower physics on "
+                                          "amp_jax.characters.character). MimicKit's default, but about 7x slower physics on "
                                           "the CPU (BENCHMARKS.md), so off.")
 
     @property
@@ -253,7 +248,7 @@ class TrainConfig:
     num_devices: int = setting(0, "Devices the environments are split over (0: every visible device).",
                                rule=NON_NEGATIVE)
     matmul_precision: Literal["highest", "high", "default"] = setting(
-        "highest", "jax_default_matmul_precision, set by every command that builds from a config (amp_jax.build): "
+        "highest", "jax_default_matmul_precision, set by every command that builds from a config (amp_jax.training.build): "
                    "highest is full float32; high and default let Ampere/Hopper GPUs use TF32, which inside MJX's "
                    "solver is a known cause of failed training.")
 
@@ -381,14 +376,6 @@ def _validate(cfg: Config) -> None:
             raise InputError(f"env.{key}: file not found: {getattr(cfg.env, key)}")
 
 
-def resolve_path(p: str) -> Path:
-    """Paths in configs are relative to the working directory, else to DATA_ROOT (the repository root)."""
-    path = Path(p)
-    if path.is_absolute() or path.exists():
-        return path
-    return DATA_ROOT / path
-
-
 def config_from_dict(data: dict) -> Config:
     cfg = _build(Config, data, "")
     _validate(cfg)
@@ -427,14 +414,6 @@ def parse_override(text: str) -> tuple[str, Any]:
         return key.strip(), yaml.safe_load(raw)
     except yaml.YAMLError as e:
         raise InputError(f"--set {key.strip()}: the value is not valid YAML: {e}") from None
-
-
-def case_path(name_or_path: str) -> Path:
-    """A case name (configs/<name>.yaml) or a path to a YAML file."""
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml"):
-        return p
-    return CONFIG_DIR / f"{name_or_path}.yaml"
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None,

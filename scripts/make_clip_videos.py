@@ -5,7 +5,7 @@ docs/motions.md (the quality report of `amp-jax inspect` beside each GIF).
 
 Each clip is rendered by `amp-jax view-motion` on the character its `character` field names (with the first
 case using it, as `amp-jax inspect` does) at 240 x 180, the camera scaled to the character's size
-(amp_jax.render.camera_scale_for: mean root height / 0.9 m, at most 1). To keep the GIFs small (~100 KB) every second frame is kept (15 frames/s,
+(amp_jax.render.frames.camera_scale_for: mean root height / 0.9 m, at most 1). To keep the GIFs small (~100 KB) every second frame is kept (15 frames/s,
 the same speed) and the colours are reduced to 32. The table goes between the markers
 `<!-- clips:start -->` and `<!-- clips:end -->` of docs/motions.md; the rest of that file is written by hand.
 """
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amp_jax import clip_quality
 from amp_jax.cli import main as amp_jax
+from amp_jax.motion_tools import clip_quality
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS_DIR = ROOT / "docs" / "clips"

@@ -31,12 +31,12 @@ import mujoco
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from amp_jax import host_kinematics as hk
-from amp_jax.character import load_character
-from amp_jax.importers.deepmimic import deepmimic_to_humanoid, parse_deepmimic
-from amp_jax.kinematics import dof_to_joint_rot, to_qpos
-from amp_jax.mirror import mirror_clip
-from amp_jax.motion import save_clip
+from amp_jax.characters.character import load_character
+from amp_jax.characters.kinematics import dof_to_joint_rot, to_qpos
+from amp_jax.motion.clip import save_clip
+from amp_jax.motion_tools import host_kinematics as hk
+from amp_jax.motion_tools.importers.deepmimic import deepmimic_to_humanoid, parse_deepmimic
+from amp_jax.motion_tools.mirror import mirror_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 PYBULLET = "pybullet==3.2.7"
@@ -204,7 +204,7 @@ def main() -> None:
     args = parser.parse_args()
 
     wheel = args.wheel or download_wheel(Path.home() / ".cache" / "amp-jax")
-    character = load_character(ROOT / "assets" / "humanoid" / "humanoid.xml", [], [])
+    character = load_character(ROOT / "assets" / "humanoid" / "humanoid.xml")
     layout = character.layout
     args.out.mkdir(parents=True, exist_ok=True)
     dataset = []

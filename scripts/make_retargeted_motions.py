@@ -1,4 +1,4 @@
-"""Build the retargeted reference clips with amp_jax.retarget:
+"""Build the retargeted reference clips with amp_jax.motion_tools.retarget:
 
 * motions/g1/g1_walk.npz, motions/pi_plus/pi_plus_walk.npz, motions/smpl/smpl_walk.npz from our humanoid's
   motions/humanoid/humanoid_walk.npz (DeepMimic walk, see motions/LICENSES.md);
@@ -24,8 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from amp_jax.motion import load_clip, save_clip
-from amp_jax.retarget import (
+from amp_jax.motion.clip import load_clip, save_clip
+from amp_jax.motion_tools.retarget import (
     MAPPINGS,
     load_target,
     parse_laikago_motion,

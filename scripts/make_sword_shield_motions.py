@@ -11,17 +11,17 @@ from pathlib import Path
 
 import yaml
 
-from amp_jax.character import load_character
-from amp_jax.motion import load_motion_set, save_clip
-from amp_jax.transfer import transfer_by_dof_name
+from amp_jax.characters.character import load_character
+from amp_jax.motion.clip import load_motion_set, save_clip
+from amp_jax.motion_tools.transfer import transfer_by_dof_name
 
 ROOT = Path(__file__).resolve().parent.parent
 GUARD_WRIST = {"right_hand_x": 0.0, "right_hand_y": -0.5, "right_hand_z": 0.0}  # exp map, radians
 
 
 def main():
-    source = load_character(ROOT / "assets/humanoid/humanoid.xml", [], []).layout
-    target = load_character(ROOT / "assets/humanoid_sword_shield/humanoid_sword_shield.xml", [], []).layout
+    source = load_character(ROOT / "assets/humanoid/humanoid.xml").layout
+    target = load_character(ROOT / "assets/humanoid_sword_shield/humanoid_sword_shield.xml").layout
     clips, _, names = load_motion_set(ROOT / "motions/humanoid/dataset_humanoid_locomotion.yaml", source.num_dof)
     out = ROOT / "motions/humanoid_sword_shield"
     out.mkdir(parents=True, exist_ok=True)

@@ -14,10 +14,11 @@ DEVICES = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={DEVICES} --xla_backend_optimization_level=0"
 os.environ["JAX_PLATFORMS"] = "cpu"
 
-from amp_jax import sharding  # noqa: E402
-from amp_jax.build import build  # noqa: E402
-from amp_jax.config import CONFIG_DIR, load_config  # noqa: E402
-from amp_jax.train_step import init_train_state, make_train_step  # noqa: E402
+from amp_jax.catalog import CONFIG_DIR
+from amp_jax.config import load_config
+from amp_jax.learning import sharding
+from amp_jax.learning.train_step import init_train_state, make_train_step  # noqa: E402
+from amp_jax.training.build import build  # noqa: E402
 
 envs = 4 * DEVICES
 cfg = load_config(CONFIG_DIR / "amp_humanoid_smoke.yaml", {

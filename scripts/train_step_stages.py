@@ -7,7 +7,7 @@ the median of 2 calls reported.
   rollout     + the policy's actions
   train step  + rewards, returns and every critic/actor/discriminator epoch (the whole iteration)
 
-Usage: python scripts/train_step_stages.py CHARACTER [NUM_ENVS]   (characters: amp_jax.bench.CHARACTER_CASES)
+Usage: python scripts/train_step_stages.py CHARACTER [NUM_ENVS]   (characters: amp_jax.training.catalog.CHARACTER_CASES)
 """
 
 import sys
@@ -15,10 +15,11 @@ import sys
 import jax
 import jax.numpy as jnp
 
-from amp_jax.bench import CHARACTER_CASES, compile_timed, median_rate, physics_rollout
-from amp_jax.build import build
-from amp_jax.config import CONFIG_DIR, load_config
-from amp_jax.train_step import init_train_state, make_train_step
+from amp_jax.catalog import CHARACTER_CASES, CONFIG_DIR
+from amp_jax.config import load_config
+from amp_jax.learning.train_step import init_train_state, make_train_step
+from amp_jax.training.bench import compile_timed, median_rate, physics_rollout
+from amp_jax.training.build import build
 
 
 def report(name, fn, arg, items):

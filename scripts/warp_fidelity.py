@@ -21,10 +21,10 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
-from amp_jax import mjx_backend
-from amp_jax.bench import CHARACTER_CASES
-from amp_jax.build import build_env
-from amp_jax.config import CONFIG_DIR, load_config
+from amp_jax.catalog import CHARACTER_CASES, CONFIG_DIR
+from amp_jax.characters import mjx_backend
+from amp_jax.config import load_config
+from amp_jax.training.build import build_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = [None, (3, 4), (4, 6), (6, 10), (50, 50)]  # None: the character's tuned (iterations, line search)

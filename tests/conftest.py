@@ -27,7 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def humanoid():
     """The normalised amp-jax humanoid (a Character), loaded once per test session."""
-    from amp_jax.character import load_character
+    from amp_jax.characters.character import load_character
 
     return load_character(
         REPO_ROOT / "assets/humanoid/humanoid.xml",

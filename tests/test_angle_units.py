@@ -9,11 +9,11 @@ import jax
 import numpy as np
 import pytest
 
-from amp_jax.character import load_character
+from amp_jax.characters.character import load_character
 from amp_jax.config import EnvConfig
-from amp_jax.env import AmpEnv
-from amp_jax.motion import load_clip
-from amp_jax.motion_library import build_motion_library
+from amp_jax.envs.amp_env import AmpEnv
+from amp_jax.motion.clip import load_clip
+from amp_jax.motion.library import build_motion_library
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RADIAN_FILE = REPO_ROOT / "assets/humanoid/humanoid.xml"

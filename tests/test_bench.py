@@ -6,8 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from amp_jax import bench
 from amp_jax.cli import main
+from amp_jax.training import bench
 
 TINY = ["--set", "agent.hidden_sizes=[16]", "--set", "agent.steps_per_iter=4",
         "--set", "agent.disc_buffer_size=16", "--set", "agent.disc_replay_samples=2"]
@@ -30,9 +30,10 @@ def test_bench_writes_one_row_per_character_and_batch(go2_rows):
 
 def test_bench_memory_covers_the_train_state(go2_rows):
     """XLA's account of the compiled step holds at least the TrainState it takes as argument."""
-    from amp_jax.build import build
-    from amp_jax.config import CONFIG_DIR, load_config, parse_override
-    from amp_jax.train_step import init_train_state
+    from amp_jax.catalog import CONFIG_DIR
+    from amp_jax.config import load_config, parse_override
+    from amp_jax.learning.train_step import init_train_state
+    from amp_jax.training.build import build
 
     overrides = dict(parse_override(v) for v in TINY[1::2])
     cfg = load_config(CONFIG_DIR / "amp_go2.yaml", {"train.num_envs": 2, **overrides})

@@ -5,12 +5,14 @@ import jax
 import numpy as np
 import pytest
 
-from amp_jax import checkpoint, eval_report
-from amp_jax.build import build
-from amp_jax.config import CONFIG_DIR, load_config
-from amp_jax.train_step import init_train_state, make_train_step
+from amp_jax.catalog import CONFIG_DIR, case_names
+from amp_jax.config import load_config
+from amp_jax.eval import report as eval_report
+from amp_jax.learning.train_step import init_train_state, make_train_step
+from amp_jax.training import checkpoint
+from amp_jax.training.build import build
 
-CASES = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if not p.stem.endswith("_smoke"))
+CASES = [c for c in case_names() if not c.endswith("_smoke")]
 TINY = {
     "train.num_envs": 2,
     "agent.steps_per_iter": 4,

@@ -14,10 +14,12 @@ import mujoco
 import numpy as np
 import pytest
 
-from amp_jax import kinematics, mjx_backend, pd, quat
-from amp_jax.bench import CHARACTER_CASES
-from amp_jax.character import BALL, FIXED, HINGE, load_character
-from amp_jax.config import CONFIG_DIR, load_config
+from amp_jax import quat
+from amp_jax.catalog import CHARACTER_CASES, CONFIG_DIR
+from amp_jax.characters import kinematics, mjx_backend
+from amp_jax.characters.character import BALL, FIXED, HINGE, load_character
+from amp_jax.config import load_config
+from amp_jax.envs import pd
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEG = math.pi / 180
@@ -147,7 +149,7 @@ AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
 
 @functools.cache
 def character(name):
-    """The character with the physics settings its cases train with (amp_jax.bench.CHARACTER_CASES)."""
+    """The character with the physics settings its cases train with (amp_jax.training.catalog.CHARACTER_CASES)."""
     case = CASES[name]
     physics = load_config(CONFIG_DIR / f"{CHARACTER_CASES[name]}.yaml").env.physics
     return load_character(REPO_ROOT / case["xml"], case["key"], case["contact"], physics)
@@ -353,8 +355,8 @@ def tracking_error(name, impl="jax"):
     """(mean key-point error over the first second with the root guided along the clip, the guided
     qpos, the unguided qpos) of PD tracking of the character's clip for CONTROL_STEPS steps on backend
     impl (scripts/warp_fidelity.py measures it on both)."""
-    from amp_jax.motion import load_clip
-    from amp_jax.motion_library import build_motion_library
+    from amp_jax.motion.clip import load_clip
+    from amp_jax.motion.library import build_motion_library
 
     path, _ = TRACKED[name]
     ch = character(name)

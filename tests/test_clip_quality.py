@@ -1,4 +1,4 @@
-"""`amp-jax inspect` (amp_jax/clip_quality.py): every shipped clip within its limits, and clips broken on
+"""`amp-jax inspect` (amp_jax/motion_tools/clip_quality.py): every shipped clip within its limits, and clips broken on
 purpose failing the matching check with a hand-computed number.
 
 Contact: a foot's lowest collision point less than 2 cm above the floor and moving slower than 1 m/s
@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amp_jax import clip_quality as cq
-from amp_jax import host_kinematics as hk
 from amp_jax.cli import main
-from amp_jax.motion import Clip, clip_to_frames, load_clip
+from amp_jax.motion.clip import Clip, clip_to_frames, load_clip
+from amp_jax.motion_tools import clip_quality as cq
+from amp_jax.motion_tools import host_kinematics as hk
 
 REPO = Path(__file__).resolve().parent.parent
 CLIPS = sorted((REPO / "motions").glob("**/*.npz"))
@@ -191,7 +191,7 @@ def test_every_clip_has_a_video_in_the_docs():
 
 def test_camera_scale_frames_a_small_character(standing):
     """Half the camera distance and look-at height: the standing humanoid covers about 4x the pixels."""
-    from amp_jax import render
+    from amp_jax.render import frames as render
 
     clip, layout, model = standing
     qpos = model.qpos0[None].copy()

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from amp_jax.catalog import CONFIG_DIR, case_names
 from amp_jax.cli import main
-from amp_jax.config import CONFIG_DIR, Config, load_config, to_dict
+from amp_jax.config import Config, load_config, to_dict
 from amp_jax.errors import InputError
 
-CASES = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+CASES = case_names()
 FROZEN = json.loads((Path(__file__).parent / "data" / "resolved_configs.json").read_text())
 
 

@@ -23,8 +23,9 @@ CALLS = 300  # at 0.10.2's rate of about one hang per 85 steps, 300 steps hang 9
 SCRIPT = textwrap.dedent(f"""
     import jax, jax.numpy as jnp, numpy as np
     from mujoco import mjx
-    from amp_jax import kinematics, quat
-    from amp_jax.character import load_character
+    from amp_jax import quat
+    from amp_jax.characters import kinematics
+    from amp_jax.characters.character import load_character
 
     assert jax.default_backend() == "cpu", jax.default_backend()
     ch = load_character("assets/humanoid/humanoid.xml",

@@ -8,15 +8,15 @@ import mujoco
 import numpy as np
 import pytest
 
+from amp_jax.characters.kinematics import dof_to_joint_rot, to_qpos
 from amp_jax.errors import InputError
-from amp_jax.importers.deepmimic import (
+from amp_jax.motion.clip import load_clip
+from amp_jax.motion_tools.importers.deepmimic import (
     BODY_NAMES,
     deepmimic_body_positions,
     deepmimic_to_humanoid,
     read_deepmimic,
 )
-from amp_jax.kinematics import dof_to_joint_rot, to_qpos
-from amp_jax.motion import load_clip
 
 SPINKICK = Path("tests/data/humanoid3d_spinkick.txt")
 

@@ -1,4 +1,4 @@
-"""The AMP discriminator loss and style reward (amp_jax.discriminator) against independent computations.
+"""The AMP discriminator loss and style reward (amp_jax.learning.discriminator) against independent computations.
 
 Reference: MimicKit amp_agent.py (mimickit_amp.md sections 5.7, 5.8). The gradient-penalty input
 gradients are computed here by central finite differences in float64, not by autodiff.
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amp_jax import discriminator, networks
+from amp_jax.learning import discriminator, networks
 
 IN = 6
 N_AGENT, N_DEMO = 10, 5

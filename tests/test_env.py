@@ -1,4 +1,4 @@
-"""amp_jax.env.AmpEnv on MJX with the humanoid and the shipped spin-kick clip: reference-state
+"""amp_jax.envs.amp_env.AmpEnv on MJX with the humanoid and the shipped spin-kick clip: reference-state
 initialisation (reference §4.5-4.6), one step, timeouts, early termination and physics faults (§4.7).
 
 Compiling `step` on the CPU takes most of this file's time (~50 s), so it is compiled once: the jitted
@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation, Slerp
 
-from amp_jax import kinematics, observations
-from amp_jax.character import BALL, HINGE
+from amp_jax.characters import kinematics
+from amp_jax.characters.character import BALL, HINGE
 from amp_jax.config import EnvConfig
-from amp_jax.env import FAIL, NULL, TIME, AmpEnv
-from amp_jax.motion import load_clip
-from amp_jax.motion_library import build_motion_library
+from amp_jax.envs import observations
+from amp_jax.envs.amp_env import FAIL, NULL, TIME, AmpEnv
+from amp_jax.motion.clip import load_clip
+from amp_jax.motion.library import build_motion_library
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLIP_FILE = REPO_ROOT / "motions/humanoid/humanoid_spinkick.npz"

@@ -11,12 +11,14 @@ import jax
 import numpy as np
 import pytest
 
-from amp_jax import checkpoint, export, learner_state, trainer
-from amp_jax.build import build, build_env, load_trained
+from amp_jax.catalog import CONFIG_DIR
 from amp_jax.cli import main
-from amp_jax.config import CONFIG_DIR, load_config
+from amp_jax.config import load_config
 from amp_jax.errors import InputError
-from amp_jax.train_step import init_train_state
+from amp_jax.learning.learner import policy_of
+from amp_jax.learning.train_step import init_train_state
+from amp_jax.training import checkpoint, export, learner_state, trainer
+from amp_jax.training.build import build, build_env, load_trained
 
 SMOKE = {"train.num_envs": 4, "train.test_episodes": 0, "train.eval_every": 0}
 SMOKE_ARGS = ["--num_envs", "4", "--set", "train.test_episodes=0", "--set", "train.eval_every=0"]
@@ -53,7 +55,7 @@ def test_exported_policy_loads_as_the_run_directory_does(run):
     assert step == step_npz == 2 and cfg.case == "amp_humanoid_smoke"
     _assert_same(from_run, from_npz)
     saved, _ = _full_state(run / "run")
-    _assert_same(learner_state.policy_of(saved), from_npz)
+    _assert_same(policy_of(saved), from_npz)
     with np.load(run / "policy.npz") as data:
         np.testing.assert_array_equal(data["log_std"], learner.log_std)
         assert "critic_params/params/head/bias" not in data.files

@@ -12,12 +12,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amp_jax import __version__, checkpoint
+from amp_jax import __version__
+from amp_jax.catalog import CONFIG_DIR
 from amp_jax.cli import _parser, main
-from amp_jax.config import CONFIG_DIR, load_config
-from conftest import REPO_ROOT
+from amp_jax.config import load_config
 from amp_jax.errors import InputError
 from amp_jax.paths import check_output_file
+from amp_jax.training import checkpoint
+
+from conftest import REPO_ROOT
 
 SMOKE = CONFIG_DIR / "amp_humanoid_smoke.yaml"
 CLIP = str(REPO_ROOT / "motions/humanoid/humanoid_spinkick.npz")

@@ -16,10 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from amp_jax.config import CONFIG_DIR, load_config, parse_override, to_dict
+from amp_jax.catalog import CONFIG_DIR
+from amp_jax.config import load_config, parse_override, to_dict
 from amp_jax.errors import InputError
-from amp_jax.importers.deepmimic import FRAME_WIDTH, deepmimic_to_humanoid, parse_deepmimic, read_deepmimic
-from amp_jax.motion import Clip, load_clip, load_motion_set, save_clip
+from amp_jax.motion.clip import Clip, load_clip, load_motion_set, save_clip
+from amp_jax.motion_tools.importers.deepmimic import FRAME_WIDTH, deepmimic_to_humanoid, parse_deepmimic, read_deepmimic
 
 FUZZ = settings(max_examples=60, deadline=timedelta(seconds=5), derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -79,7 +79,7 @@ def test_the_gpu_session_runs_under_the_gpu_images_software_and_returns_what_fit
     assert report["case"] == "amp_humanoid" and report["iteration"] == rows[-1]["iteration"]
     assert "passed" in report["bar"] and report["kick"] is not None
     # The learner state continues training here (what the next GPU session does with it).
-    from amp_jax import learner_state
+    from amp_jax.training import learner_state
 
     assert learner_state.kind_of(out / "learner") == "learner"
     assert learner_state.read_config(out / "learner").case == "amp_humanoid"

@@ -1,4 +1,4 @@
-"""Importers and exporters (amp_jax/importers/) and `amp-jax import`.
+"""Importers and exporters (amp_jax/motion_tools/importers/) and `amp-jax import`.
 
 * AMASS: the converted clip's forward kinematics equals SMPL's own (y-up canonical offsets, joint rotations
   composed in SMPL's joint order, the root rotation taking the canonical frame into the z-up world) for
@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.spatial.transform import Rotation
 
-from amp_jax import host_kinematics as hk
 from amp_jax.cli import main
 from amp_jax.errors import InputError
-from amp_jax.importers import load_named_character
-from amp_jax.importers.amass import (
+from amp_jax.motion.clip import load_clip
+from amp_jax.motion_tools import host_kinematics as hk
+from amp_jax.motion_tools.importers import load_named_character
+from amp_jax.motion_tools.importers.amass import (
     SMPL_JOINTS,
     amass_to_clip,
     clip_to_amass,
@@ -34,9 +35,8 @@ from amp_jax.importers.amass import (
     read_amass,
     save_amass,
 )
-from amp_jax.importers.deepmimic import deepmimic_text, humanoid_to_deepmimic, parse_deepmimic
-from amp_jax.importers.mimickit import save_mimickit
-from amp_jax.motion import load_clip
+from amp_jax.motion_tools.importers.deepmimic import deepmimic_text, humanoid_to_deepmimic, parse_deepmimic
+from amp_jax.motion_tools.importers.mimickit import save_mimickit
 
 REPO = Path(__file__).resolve().parent.parent
 SMPL_PARENTS = (-1, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 9, 12, 13, 14, 16, 17, 18, 19, 20, 21)  # facts 4.4

@@ -1,4 +1,4 @@
-"""amp_jax.kinematics and the humanoid's Layout, checked against MuJoCo's own kinematics."""
+"""amp_jax.characters.kinematics and the humanoid's Layout, checked against MuJoCo's own kinematics."""
 
 import jax.numpy as jnp
 import mujoco
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from amp_jax import kinematics
-from amp_jax.character import BALL, HINGE
+from amp_jax.characters import kinematics
+from amp_jax.characters.character import BALL, HINGE
 
 ATOL = 1e-5
 NUM_POSES = 8

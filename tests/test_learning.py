@@ -7,7 +7,7 @@ elbow, ball wrist, hand), imitating a swing (make_swing_clip: 1.5 s, looped). A 
 PD targets at the range centres, which fold the arm onto the floor: the untrained policy ends every
 episode by falling within half a second. Style reward only (no task reward), as in amp_humanoid.
 
-Measures (amp_jax/motion_matching.py, amp_jax/evaluate.py): one episode of the deterministic policy
+Measures (amp_jax/eval/motion_matching.py, amp_jax/eval/evaluate.py): one episode of the deterministic policy
 from the clip's start (at most 4 s = 120 steps; no reference-state start, so the policy has to swing
 through the clip itself): its length, whether it fell, mm_stay (the mean motion-matching distance of
 its poses to the clip, 0 best) and mm_cover (the fraction of the clip's poses it comes near, 1 best);
@@ -39,13 +39,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amp_jax import evaluate, motion_matching
-from amp_jax.character import load_character
+from amp_jax.characters.character import load_character
 from amp_jax.config import AgentConfig, EnvConfig, OptimizerConfig
-from amp_jax.env import AmpEnv
-from amp_jax.motion import Clip
-from amp_jax.motion_library import build_motion_library
-from amp_jax.train_step import init_train_state, make_learner, make_train_step
+from amp_jax.envs.amp_env import AmpEnv
+from amp_jax.eval import evaluate, motion_matching
+from amp_jax.eval.rollout import make_rollout
+from amp_jax.learning.learner import make_learner
+from amp_jax.learning.train_step import init_train_state, make_train_step
+from amp_jax.motion.clip import Clip
+from amp_jax.motion.library import build_motion_library
 
 CHARACTER = Path(__file__).resolve().parent / "data" / "swinger.xml"
 PERIOD = 1.5  # seconds per swing
@@ -119,7 +121,7 @@ class Judge:
     def __init__(self, learner, env: AmpEnv):
         env = AmpEnv(env.character, env.motions, dataclasses.replace(env.cfg, rand_reset=False))
         self.env = env
-        self.rollout = evaluate.make_test_rollout(learner, env, 1, env.episode_steps)
+        self.rollout = make_rollout(learner, env, 1, env.episode_steps)
         self.reference = motion_matching.library_reference(env.layout, env.motions, env.control_dt)
 
     def __call__(self, state) -> dict:
@@ -187,9 +189,9 @@ def test_a_flipped_style_reward_teaches_nothing(env, judge):
 
 
 def test_the_learner_needs_only_the_env_contract():
-    """amp_jax.train_step takes any amp_jax.env_contract.Env: it imports neither AmpEnv nor MuJoCo."""
-    code = ("import sys, amp_jax.train_step; "
-            "print(sorted(m for m in ('amp_jax.env', 'mujoco', 'mujoco.mjx') if m in sys.modules))")
+    """amp_jax.learning.train_step takes any amp_jax.envs.contract.Env: it imports neither AmpEnv nor MuJoCo."""
+    code = ("import sys, amp_jax.learning.train_step; "
+            "print(sorted(m for m in ('amp_jax.envs.amp_env', 'mujoco', 'mujoco.mjx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from amp_jax import metrics_logger
 from amp_jax.cli import main
 from amp_jax.errors import InputError
-from amp_jax.metrics_logger import MetricsLogger, eta_seconds, progress_line
+from amp_jax.training import metrics_logger
+from amp_jax.training.metrics_logger import MetricsLogger, eta_seconds, progress_line
 
 ROWS = [
     {"iteration": 1, "samples": 16.0, "samples_per_s": 8.0, "disc_reward_mean": 0.25, "actor_loss": -1.5,

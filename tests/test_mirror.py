@@ -1,4 +1,4 @@
-"""Mirror images of clips (amp_jax.mirror) and the humanoid locomotion dataset built from them."""
+"""Mirror images of clips (amp_jax.motion_tools.mirror) and the humanoid locomotion dataset built from them."""
 
 import dataclasses
 from pathlib import Path
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from amp_jax.characters.kinematics import dof_to_joint_rot, to_qpos
 from amp_jax.errors import InputError
-from amp_jax.kinematics import dof_to_joint_rot, to_qpos
-from amp_jax.mirror import dof_mirror_map, mirror_clip
-from amp_jax.motion import Clip, load_clip, load_motion_set
+from amp_jax.motion.clip import Clip, load_clip, load_motion_set
+from amp_jax.motion_tools.mirror import dof_mirror_map, mirror_clip
 
 MOTIONS = Path(__file__).resolve().parent.parent / "motions" / "humanoid"
 DATASET = MOTIONS / "dataset_humanoid_locomotion.yaml"

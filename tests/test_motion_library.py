@@ -1,4 +1,4 @@
-"""amp_jax.motion (clip files) and amp_jax.motion_library (velocities, sampling, interpolation, looping),
+"""amp_jax.motion.clip (clip files) and amp_jax.motion.library (velocities, sampling, interpolation, looping),
 checked against hand-derived values and scipy on small synthetic clips in the humanoid's DoF layout.
 
 Humanoid DoF layout (reference §2.2): abdomen(0:3) neck(3:6) right_shoulder(6:9) right_elbow(9, axis z)
@@ -16,10 +16,10 @@ import pytest
 import yaml
 from scipy.spatial.transform import Rotation, Slerp
 
-from amp_jax import kinematics
+from amp_jax.characters import kinematics
 from amp_jax.errors import InputError
-from amp_jax.motion import Clip, clip_to_frames, frames_to_clip, load_clip, load_motion_set, save_clip
-from amp_jax.motion_library import build_motion_library
+from amp_jax.motion.clip import Clip, clip_to_frames, frames_to_clip, load_clip, load_motion_set, save_clip
+from amp_jax.motion.library import build_motion_library
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 D = 28
@@ -259,7 +259,7 @@ def test_sample_times_in_range(humanoid):
 
 
 # ---------------------------------------------------------------------------------------------
-# Clip files (amp_jax.motion)
+# Clip files (amp_jax.motion.clip)
 
 
 def test_load_clip_dof_width_mismatch(tmp_path):
@@ -381,7 +381,7 @@ def test_load_motion_set_missing_clip(tmp_path):
 def mimickit_tree(tmp_path):
     """A MimicKit-style tree: data/datasets/walk.yaml naming data/motions/... clips (MimicKit .pkl and .npz)
     from MimicKit's root."""
-    from amp_jax.importers.mimickit import save_mimickit
+    from amp_jax.motion_tools.importers.mimickit import save_mimickit
 
     root = tmp_path / "MimicKit"
     (root / "data/motions/humanoid").mkdir(parents=True)

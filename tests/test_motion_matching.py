@@ -1,4 +1,4 @@
-"""amp_jax.motion_matching (pose features, weighting, stays-on / covers the data) and the spinkick's
+"""amp_jax.eval.motion_matching (pose features, weighting, stays-on / covers the data) and the spinkick's
 kick measures, on constructed pose sequences: no training, no compiled rollout."""
 
 import types
@@ -9,11 +9,15 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from amp_jax import eval_report, kinematics, motion_matching, quat
-from amp_jax.build import build_env
-from amp_jax.config import CONFIG_DIR, load_config
-from amp_jax.env import NULL, TIME
-from amp_jax.evaluate import EvalRollouts
+from amp_jax import quat
+from amp_jax.catalog import CONFIG_DIR
+from amp_jax.characters import kinematics
+from amp_jax.config import load_config
+from amp_jax.envs.amp_env import NULL, TIME
+from amp_jax.eval import motion_matching
+from amp_jax.eval import report as eval_report
+from amp_jax.eval.evaluate import EvalRollouts
+from amp_jax.training.build import build_env
 
 DT = 1.0 / 30.0
 
@@ -144,7 +148,8 @@ def _rollouts(qpos):
     done = np.full((t, 1), NULL)
     done[-1] = TIME
     zeros = np.zeros((t, 1), np.float32)
-    return EvalRollouts(qpos[:, None], done, zeros, zeros, {}, np.zeros((t, 1), bool), [(0, 0, t - 1)])
+    return EvalRollouts(np.concatenate([qpos, qpos[-1:]])[:, None], None, done, zeros, zeros, {}, np.zeros((t, 1), bool),
+                        [(0, 0, t - 1)])
 
 
 def test_kick_of_the_replayed_clip_is_the_clips_own(spinkick, humanoid):

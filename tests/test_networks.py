@@ -1,4 +1,4 @@
-"""Network shapes and initialisation (amp_jax.networks).
+"""Network shapes and initialisation (amp_jax.learning.networks).
 
 Reference: MimicKit fc_2layers_1024units / ppo_model / amp_model (mimickit_amp.md section 5.2):
 input -> 1024 -> ReLU -> 512 -> ReLU -> head; hidden weights U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amp_jax import networks
+from amp_jax.learning import networks
 
 OBS, ACT, DISC_OBS = 20, 8, 30
 HIDDEN = (64, 32)

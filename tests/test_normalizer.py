@@ -1,4 +1,4 @@
-"""The running observation normaliser (amp_jax.normalizer) against numpy over all samples.
+"""The running observation normaliser (amp_jax.learning.normalizer) against numpy over all samples.
 
 Reference: MimicKit normalizer.py (mimickit_amp.md section 5.4): exact count-weighted mean and
 second moment over every sample recorded, population std, min_std 1e-4, output clipped to +-10.
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amp_jax import normalizer
+from amp_jax.learning import normalizer
 
 update = jax.jit(normalizer.update)
 normalize = jax.jit(normalizer.normalize)

@@ -1,4 +1,4 @@
-"""amp_jax.observations: the policy observation (reference §4.3) and the discriminator observation
+"""amp_jax.envs.observations: the policy observation (reference §4.3) and the discriminator observation
 (§4.5) of hand-built humanoid frames, slice by slice against hand-derived numbers."""
 
 import jax
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from amp_jax.observations import CharFrame, disc_frame_size, disc_obs, policy_obs, policy_obs_size
+from amp_jax.characters.pose import Pose
+from amp_jax.envs.observations import disc_obs, policy_obs
 
 B, D, K = 15, 28, 5
 ATOL = 1e-5
@@ -35,7 +36,7 @@ def to_heading(v):
 
 def make_frame(root_rot=wxyz(yaw(np.pi / 2)), joint_rot=None):
     joint_rot = np.tile([1.0, 0, 0, 0], (B, 1)) if joint_rot is None else joint_rot
-    return CharFrame(
+    return Pose(
         root_pos=jnp.asarray(ROOT_POS, jnp.float32),
         root_rot=jnp.asarray(root_rot, jnp.float32),
         root_vel=jnp.asarray(ROOT_VEL, jnp.float32),
@@ -47,8 +48,12 @@ def make_frame(root_rot=wxyz(yaw(np.pi / 2)), joint_rot=None):
 
 
 def test_sizes(humanoid):
-    assert policy_obs_size(humanoid.layout) == 140
-    assert disc_frame_size(humanoid.layout) == 142
+    # By hand: root height 1 + root rot 6 + vel 3 + ang vel 3 + 14 joints x 6 + 28 DoF vel + 5 keys x 3 = 140;
+    # the disc frame drops nothing and adds the root's x, y (2): 142.
+    frame = make_frame()
+    assert policy_obs(frame, global_obs=True).shape == (140,)
+    window = jax.tree.map(lambda x: jnp.stack([x, x]), frame)
+    assert disc_obs(window, global_obs=True).shape == (2 * 142,)
     assert humanoid.layout.num_bodies == B and humanoid.layout.num_dof == D and humanoid.layout.num_key_bodies == K
 
 
@@ -117,7 +122,7 @@ def window(yaws=None):
     yaws = np.zeros(N_STEPS) if yaws is None else yaws
     root_pos = np.stack([k, np.full_like(k, 0.5), 0.8 + 0.01 * k], axis=1)
     offsets = KEY_OFFSETS[None] * (1.0 + 0.1 * k)[:, None, None]  # [n, K, 3]
-    return CharFrame(
+    return Pose(
         root_pos=jnp.asarray(root_pos, jnp.float32),
         root_rot=jnp.asarray(wxyz(Rotation.from_rotvec(np.outer(yaws, [0, 0, 1]))), jnp.float32),
         root_vel=jnp.asarray(np.stack([k, -k, np.full_like(k, 0.5)], axis=1), jnp.float32),

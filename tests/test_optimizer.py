@@ -1,4 +1,4 @@
-"""make_optimizer (amp_jax.train_step) against hand-written PyTorch update rules.
+"""make_optimizer (amp_jax.learning.train_step) against hand-written PyTorch update rules.
 
 Reference: MimicKit mp_optimizer.py (mimickit_amp.md section 5.9): SGD -> torch.optim.SGD(lr,
 momentum=0.9, weight_decay=wd) (dampening 0, no Nesterov); Adam -> torch.optim.AdamW.
@@ -20,7 +20,7 @@ import numpy as np
 import optax
 
 from amp_jax.config import OptimizerConfig
-from amp_jax.train_step import make_optimizer
+from amp_jax.learning.learner import make_optimizer
 
 A = np.array([1.0, 4.0, 0.5])
 C = np.array([1.0, -2.0, 3.0])

@@ -1,4 +1,4 @@
-"""amp_jax.pd: the PD servo's position error and torque, and a standing test in MJX on the CPU."""
+"""amp_jax.envs.pd: the PD servo's position error and torque, and a standing test in MJX on the CPU."""
 
 import jax
 import jax.numpy as jnp
@@ -7,8 +7,10 @@ import numpy as np
 from mujoco import mjx
 from scipy.spatial.transform import Rotation
 
-from amp_jax import kinematics, pd, quat
-from amp_jax.character import BALL, HINGE
+from amp_jax import quat
+from amp_jax.characters import kinematics
+from amp_jax.characters.character import BALL, HINGE
+from amp_jax.envs import pd
 
 ATOL = 1e-5
 N = 32

@@ -8,7 +8,7 @@ from PIL import Image
 
 from amp_jax.cli import main
 from amp_jax.errors import InputError
-from amp_jax.plot import figures, plot_run, read_metrics
+from amp_jax.training.plot import figures, plot_run, read_metrics
 
 
 def _row(iteration, **metrics):

@@ -1,4 +1,4 @@
-"""PPO pieces (amp_jax.ppo) against independent numpy / plain-Python computations.
+"""PPO pieces (amp_jax.learning.ppo) against independent numpy / plain-Python computations.
 
 Reference: MimicKit (mimickit_amp.md sections 5.3, 5.5, 5.6).
 """
@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from amp_jax import ppo as _ppo
-from amp_jax.env import FAIL, NULL, TIME
-
+from amp_jax.envs.amp_env import FAIL, NULL, TIME
+from amp_jax.learning import ppo as _ppo
 
 # The functions under test, jitted (eager op-by-op dispatch is slow on a busy CPU).
 ppo = SimpleNamespace(**{name: jax.jit(getattr(_ppo, name)) for name in (
@@ -60,7 +59,9 @@ def test_td_lambda_returns_matches_python_loop():
     # column 5: no done at all
     assert {NULL, FAIL, TIME} <= set(np.unique(done).tolist())
 
-    got = np.asarray(ppo.td_lambda_returns(jnp.asarray(rewards), jnp.asarray(next_values), jnp.asarray(done), 0.99, 0.95))
+    terminal, ended = (done != NULL) & (done != TIME), done != NULL  # the training step's masks
+    got = np.asarray(ppo.td_lambda_returns(jnp.asarray(rewards), jnp.asarray(next_values), jnp.asarray(terminal),
+                                           jnp.asarray(ended), 0.99, 0.95))
     want = _td_lambda_reference(rewards.tolist(), next_values.tolist(), done.tolist(), 0.99, 0.95)
     assert got.shape == (T, E)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
@@ -79,8 +80,8 @@ def test_td_lambda_lambda_one_no_done_is_discounted_return():
     T, E = 7, 3
     r = rng.normal(size=(T, E)).astype(np.float32)
     v = rng.normal(size=(T, E)).astype(np.float32)
-    done = np.zeros((T, E), np.int32)
-    got = np.asarray(ppo.td_lambda_returns(jnp.asarray(r), jnp.asarray(v), jnp.asarray(done), 0.9, 1.0))
+    never = jnp.zeros((T, E), bool)
+    got = np.asarray(ppo.td_lambda_returns(jnp.asarray(r), jnp.asarray(v), never, never, 0.9, 1.0))
     for t in range(T):
         want = sum(0.9 ** (k - t) * r[k] for k in range(t, T)) + 0.9 ** (T - t) * v[T - 1]
         np.testing.assert_allclose(got[t], want, rtol=1e-5, atol=1e-5)

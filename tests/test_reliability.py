@@ -26,13 +26,16 @@ import numpy as np
 import pytest
 import yaml
 
-from amp_jax import checkpoint, discriminator, normalizer, ppo, replay_buffer
-from amp_jax.build import build
+from amp_jax.catalog import CONFIG_DIR
 from amp_jax.cli import main
-from amp_jax.config import CONFIG_DIR, load_config
+from amp_jax.config import load_config
 from amp_jax.errors import InputError
-from amp_jax.trainer import iteration_row, numerical_fault
-from amp_jax.train_step import init_train_state, make_train_step
+from amp_jax.learning import discriminator, normalizer, ppo, replay_buffer
+from amp_jax.learning.train_step import init_train_state, make_train_step
+from amp_jax.training import checkpoint
+from amp_jax.training.build import build
+from amp_jax.training.trainer import iteration_row, numerical_fault
+
 from conftest import REPO_ROOT
 
 SMOKE = CONFIG_DIR / "amp_humanoid_smoke.yaml"
@@ -360,7 +363,7 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(tiny, tmp_path):
 SAVER = """
 import sys
 import numpy as np
-from amp_jax import checkpoint
+from amp_jax.training import checkpoint
 mgr = checkpoint.manager(sys.argv[1], keep=2)
 step = (mgr.latest_step() or 0) + 1
 while True:
@@ -396,7 +399,7 @@ def test_a_second_signal_stops_at_once_even_where_python_handlers_cannot_run():
     here while the main thread sits in a long call, as it does in a compile."""
     script = textwrap.dedent("""
         import os, signal, time
-        from amp_jax import trainer
+        from amp_jax.training import trainer
         with trainer._StopFlag() as flag:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.5)

@@ -14,15 +14,21 @@ import numpy as np
 import pytest
 import yaml
 
-from amp_jax import checkpoint, evaluate, render, trainer
-from amp_jax.build import build
+from amp_jax.catalog import CONFIG_DIR
 from amp_jax.cli import main
-from amp_jax.config import CONFIG_DIR, load_config
-from amp_jax.env import NULL
-from amp_jax.metrics_logger import MetricsLogger
-from amp_jax.motion import Clip, save_clip
-from amp_jax.motion_library import build_motion_library
-from amp_jax.train_step import init_train_state
+from amp_jax.config import load_config
+from amp_jax.envs.amp_env import NULL
+from amp_jax.eval import evaluate
+from amp_jax.eval import rollout as rollouts
+from amp_jax.learning.train_step import init_train_state
+from amp_jax.motion.clip import Clip, save_clip
+from amp_jax.motion.library import build_motion_library
+from amp_jax.render import frames as render
+from amp_jax.render import video
+from amp_jax.training import checkpoint, trainer
+from amp_jax.training import video as training_video
+from amp_jax.training.build import build
+from amp_jax.training.metrics_logger import MetricsLogger
 
 W, H = 96, 72
 TINY = {
@@ -55,8 +61,9 @@ def tiny():
     cfg = load_config(CONFIG_DIR / "amp_humanoid.yaml", TINY)
     env, learner = build(cfg)
     state = _committed(init_train_state(learner, env, cfg.train.seed))
-    rollout = render.make_policy_rollout(learner, env, ROLLOUT_ENVS, ROLLOUT_EPISODES * env.episode_steps)
-    out = tuple(np.asarray(x) for x in rollout(state, jax.random.PRNGKey(0)))
+    rollout = rollouts.make_rollout(learner, env, ROLLOUT_ENVS, ROLLOUT_EPISODES * env.episode_steps)
+    record = rollout(state, jax.random.PRNGKey(0))
+    out = (record.qpos, record.reference, record.done)
     return types.SimpleNamespace(cfg=cfg, env=env, learner=learner, state=state, rollout=rollout, out=out)
 
 
@@ -79,7 +86,7 @@ def _run_dir(tiny, path, corrupt=()):
 
 
 def _use_compiled_rollout(monkeypatch, tiny, expect):
-    """Make render.make_policy_rollout return the compiled one; records the (envs, steps) asked for."""
+    """Make make_rollout (amp_jax.eval.rollout) return the compiled one; records the (envs, steps) asked for."""
     asked = []
 
     def make(learner, env, num_envs, num_steps):
@@ -87,7 +94,8 @@ def _use_compiled_rollout(monkeypatch, tiny, expect):
         assert (num_envs, num_steps) == expect
         return tiny.rollout
 
-    monkeypatch.setattr(render, "make_policy_rollout", make)
+    monkeypatch.setattr(rollouts, "make_rollout", make)
+    monkeypatch.setattr(training_video, "make_rollout", make)
     return asked
 
 
@@ -113,7 +121,7 @@ def test_frames_have_requested_count_and_size_and_show_the_character(humanoid):
 
 def test_write_video_round_trips_frames(tmp_path, humanoid):
     frames = render.render_qpos(humanoid.mj_model, np.stack([_standing_qpos(humanoid)] * 5), W, H)
-    path = render.write_video(tmp_path / "clip.mp4", frames, fps=30)
+    path = video.write_video(tmp_path / "clip.mp4", frames, fps=30)
     back = _read(path)
     assert back.shape == (5, H, W, 3)
     assert np.abs(back.astype(int) - frames.astype(int)).mean() < 8.0  # lossy codec, same picture
@@ -125,7 +133,7 @@ def test_gif_keeps_the_frame_rate(tmp_path, humanoid):
     q = _standing_qpos(humanoid)
     qpos = np.stack([q + np.r_[0.0, 0.0, dz, np.zeros(len(q) - 3)] for dz in (0.0, 0.3, 0.6)])  # distinct frames
     frames = render.render_qpos(humanoid.mj_model, qpos, W, H)
-    with Image.open(render.write_video(tmp_path / "clip.gif", frames, fps=25)) as gif:
+    with Image.open(video.write_video(tmp_path / "clip.gif", frames, fps=25)) as gif:
         gif.seek(1)
         assert gif.n_frames == 3 and gif.info["duration"] == 40  # milliseconds per frame
 
@@ -232,7 +240,7 @@ def test_view_motion_plays_a_clip_of_every_character_without_a_config(clip, tmp_
 
 
 def test_camera_scale_follows_the_characters_size():
-    from amp_jax.motion import load_clip
+    from amp_jax.motion.clip import load_clip
 
     def scale(name):
         clip = load_clip(f"motions/{name}.npz")
@@ -256,11 +264,11 @@ def test_rollout_reference_starts_every_episode_at_the_reset_pose(tiny):
     assert np.abs(ref[1:, :, :3] - ref[:-1, :, :3]).max() > 0.01  # the reference moves with time
 
 
-def test_episode_frames_covers_episodes_of_every_environment():
+def test_frames_covering_covers_episodes_of_every_environment():
     done = np.array([[0, 0], [1, 0], [0, 3], [0, 0], [1, 0], [0, 1]])
-    assert render.episode_frames(done, 1) == 3  # env 1 ends its first episode at step 3
-    assert render.episode_frames(done, 2) == 6
-    assert render.episode_frames(done, 3) == 7  # not reached: every frame
+    assert rollouts.frames_covering(done, 1) == 3  # env 1 ends its first episode at step 3
+    assert rollouts.frames_covering(done, 2) == 6
+    assert rollouts.frames_covering(done, 3) == 7  # not reached: every frame
 
 
 def test_render_cli_tiles_envs_with_the_reference_from_the_newest_readable_checkpoint(tiny, tmp_path, monkeypatch,
@@ -273,7 +281,7 @@ def test_render_cli_tiles_envs_with_the_reference_from_the_newest_readable_check
                  "--height", str(H)]) == 0
     assert "iteration 1" in capsys.readouterr().out  # step 2 is torn
     frames = _read(out)
-    assert frames.shape == (render.episode_frames(tiny.out[2], ROLLOUT_EPISODES), H, ROLLOUT_ENVS * W, 3)
+    assert frames.shape == (rollouts.frames_covering(tiny.out[2], ROLLOUT_EPISODES), H, ROLLOUT_ENVS * W, 3)
 
 
 def test_render_without_a_readable_checkpoint_is_a_clear_error(tiny, tmp_path, capsys):
@@ -387,9 +395,9 @@ def test_show_in_notebook_only_inside_a_kernel(tmp_path, monkeypatch):
     shown = []
     monkeypatch.setattr(IPython.display, "display", shown.append)
     monkeypatch.setattr(IPython, "get_ipython", lambda: None)
-    assert not render.show_in_notebook(tmp_path / "v.mp4") and not shown
+    assert not video.show_in_notebook(tmp_path / "v.mp4") and not shown
     kernel = types.SimpleNamespace(config={"IPKernelApp": {}})
     monkeypatch.setattr(IPython, "get_ipython", lambda: kernel)
-    path = render.write_video(tmp_path / "v.mp4", np.zeros((2, 16, 16, 3), np.uint8), fps=30)
-    assert render.show_in_notebook(path)
+    path = video.write_video(tmp_path / "v.mp4", np.zeros((2, 16, 16, 3), np.uint8), fps=30)
+    assert video.show_in_notebook(path)
     assert isinstance(shown[0], IPython.display.Video)

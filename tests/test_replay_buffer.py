@@ -1,4 +1,4 @@
-"""The discriminator replay ring buffer (amp_jax.replay_buffer).
+"""The discriminator replay ring buffer (amp_jax.learning.replay_buffer).
 
 Reference: MimicKit amp_agent.py (mimickit_amp.md section 5.7): a ring buffer that overwrites the
 oldest entries; samples come only from the filled part.
@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from amp_jax import replay_buffer
+from amp_jax.learning import replay_buffer
 
 
 def _rows(start, n, size=2):

@@ -1,4 +1,4 @@
-"""Retargeting (amp_jax/retarget/) and the committed retargeted clips (scripts/make_retargeted_motions.py).
+"""Retargeting (amp_jax/motion_tools/retarget/) and the committed retargeted clips (scripts/make_retargeted_motions.py).
 
 Tolerances: key points within 3 cm on average and 5 cm at worst of the scaled source (G1, Pi Plus, SMPL; the
 scaled source includes the per-character hip / shoulder placement shifts, see `Mapping.anchors`), Go2 feet
@@ -13,11 +13,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amp_jax import host_kinematics as hk
-from amp_jax import retarget as rt
+from amp_jax.characters.kinematics import dof_to_joint_rot, forward_kinematics
 from amp_jax.errors import InputError
-from amp_jax.kinematics import dof_to_joint_rot, forward_kinematics
-from amp_jax.motion import Clip, load_clip
+from amp_jax.motion.clip import Clip, load_clip
+from amp_jax.motion_tools import host_kinematics as hk
+from amp_jax.motion_tools import retarget as rt
 
 REPO = Path(__file__).resolve().parent.parent
 WALK = REPO / "motions/humanoid/humanoid_walk.npz"

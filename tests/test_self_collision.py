@@ -7,7 +7,7 @@ import mujoco
 import numpy as np
 import pytest
 
-from amp_jax.character import limbs, load_character
+from amp_jax.characters.character import limbs, load_character
 from amp_jax.config import PhysicsConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -14,11 +14,12 @@ from amp_jax.errors import InputError
 SCRIPT = r"""
 import json, sys, tempfile
 import jax, numpy as np
-from amp_jax.build import build
-from amp_jax.config import CONFIG_DIR, load_config
-from amp_jax.sharding import make_mesh
-from amp_jax.train_step import init_train_state, make_train_step
-from amp_jax.trainer import train
+from amp_jax.training.build import build
+from amp_jax.catalog import CONFIG_DIR
+from amp_jax.config import load_config
+from amp_jax.learning.sharding import make_mesh
+from amp_jax.learning.train_step import init_train_state, make_train_step
+from amp_jax.training.trainer import train
 
 assert len(jax.devices()) == 2, jax.devices()
 cfg = load_config(CONFIG_DIR / "amp_humanoid.yaml", {
@@ -80,7 +81,7 @@ def test_two_devices_learn_the_same_as_one(one_vs_two_devices):
 
 
 def test_mesh_refuses_uneven_splits_and_missing_devices(one_vs_two_devices):
-    from amp_jax.sharding import make_mesh
+    from amp_jax.learning.sharding import make_mesh
 
     assert "5 environments do not split evenly over 2 devices" in one_vs_two_devices["uneven"]
     assert "MuJoCo Warp (env.physics.impl: warp) runs on one device" in one_vs_two_devices["warp"]

@@ -1,4 +1,4 @@
-"""amp_jax.sim_to_sim: the reference MuJoCo model (MuJoCo's default solver, full contacts) and the eval in
+"""amp_jax.eval.sim_to_sim: the reference MuJoCo model (MuJoCo's default solver, full contacts) and the eval in
 MuJoCo itself, against the MJX eval on a policy that holds a standing pose."""
 
 import jax.numpy as jnp
@@ -6,14 +6,19 @@ import mujoco
 import numpy as np
 import pytest
 
-from amp_jax import eval_report, kinematics, quat, sim_to_sim
-from amp_jax.build import build
-from amp_jax.character import geom_extent, load_character
-from amp_jax.config import CONFIG_DIR, load_config
-from conftest import REPO_ROOT
+from amp_jax import quat
+from amp_jax.catalog import CONFIG_DIR
+from amp_jax.characters import kinematics
+from amp_jax.characters.character import geom_extent, load_character
+from amp_jax.config import load_config
 from amp_jax.errors import InputError
-from amp_jax.motion import Clip, save_clip
-from amp_jax.train_step import init_train_state
+from amp_jax.eval import report as eval_report
+from amp_jax.eval import sim_to_sim
+from amp_jax.learning.train_step import init_train_state
+from amp_jax.motion.clip import Clip, save_clip
+from amp_jax.training.build import build
+
+from conftest import REPO_ROOT
 
 # The humanoid standing with its arms down, feet flat on the floor (tests/test_pd.py holds it in MJX).
 STAND_DOF = np.zeros(28, np.float32)
@@ -32,7 +37,7 @@ def _contacts(model, qpos) -> set:
 
 
 def _geoms_below_floor(model, qpos) -> set:
-    """Names of the geoms whose lowest point (amp_jax.character.geom_extent) is below z = 0 at qpos."""
+    """Names of the geoms whose lowest point (amp_jax.characters.character.geom_extent) is below z = 0 at qpos."""
     data = mujoco.MjData(model)
     data.qpos[:] = qpos
     mujoco.mj_kinematics(model, data)
@@ -117,7 +122,7 @@ def test_standing_policy_gives_the_same_episodes_in_mujoco_and_mjx(standing):
     assert reports["mjx"]["physics"]["iterations"] == 2 and reports["mujoco"]["physics"]["iterations"] == 100
     # In MuJoCo the pelvis stays within 3 cm of its standing height and the arms hang down.
     r = sim_to_sim.run_mujoco_rollouts(learner, env, state, num_episodes=2, num_envs=2)
-    assert r.qpos.shape == (60, 2, env.character.mj_model.nq)
+    assert r.qpos.shape == (61, 2, env.character.mj_model.nq)
     assert np.max(np.abs(r.qpos[:, :, 2] - STAND_HEIGHT)) < 0.03
     dof = np.asarray(kinematics.joint_rot_to_dof(env.layout, kinematics.qpos_to_joint_rot(env.layout, r.qpos[-1])))
     np.testing.assert_allclose(dof[:, [6, 10]], np.broadcast_to(STAND_DOF[[6, 10]], (2, 2)), atol=0.1)

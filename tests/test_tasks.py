@@ -9,7 +9,7 @@ import pytest
 
 from amp_jax import quat
 from amp_jax.config import LocationConfig, SteeringConfig
-from amp_jax.tasks import LocationState, LocationTask, SteeringState, SteeringTask
+from amp_jax.envs.tasks import LocationState, LocationTask, SteeringState, SteeringTask
 
 DT = 1.0 / 30.0
 
@@ -111,7 +111,7 @@ def test_steering_draws_follow_the_config():
 
 
 def test_location_stats_by_hand():
-    from amp_jax.evaluate import location_stats
+    from amp_jax.eval.evaluate import location_stats
 
     # One env, 8 steps, segments [0..3] and [4..7]: the first target is reached at its 3rd step,
     # the second never.

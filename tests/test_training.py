@@ -8,10 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from amp_jax import checkpoint
-from amp_jax.build import build
-from amp_jax.config import CONFIG_DIR, load_config
-from amp_jax.train_step import init_train_state, make_train_step
+from amp_jax.catalog import CONFIG_DIR
+from amp_jax.config import load_config
+from amp_jax.learning.train_step import init_train_state, make_train_step
+from amp_jax.training import checkpoint
+from amp_jax.training.build import build
 
 TINY = {
     "train.num_envs": 4,
@@ -124,7 +125,8 @@ def test_the_time_limit_counts_the_probe_and_the_checkpoint_save(tmp_path, monke
     started it and missed the deadline by 20 s."""
     from types import SimpleNamespace
 
-    from amp_jax import evaluate, trainer
+    from amp_jax.eval import evaluate
+    from amp_jax.training import trainer
 
     clock = SimpleNamespace(now=0.0)
     monkeypatch.setattr(trainer, "time", SimpleNamespace(time=lambda: clock.now))

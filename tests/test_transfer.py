@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from amp_jax.character import load_character
+from amp_jax.characters.character import load_character
 from amp_jax.errors import InputError
-from amp_jax.motion import load_clip, load_motion_set
-from amp_jax.transfer import transfer_by_dof_name
+from amp_jax.motion.clip import load_clip, load_motion_set
+from amp_jax.motion_tools.transfer import transfer_by_dof_name
+
 from conftest import REPO_ROOT
 
 GUARD = {"right_hand_x": 0.0, "right_hand_y": -0.5, "right_hand_z": 0.0}
@@ -14,7 +15,7 @@ GUARD = {"right_hand_x": 0.0, "right_hand_y": -0.5, "right_hand_z": 0.0}
 
 @pytest.fixture(scope="module")
 def sword_shield():
-    return load_character(REPO_ROOT / "assets/humanoid_sword_shield/humanoid_sword_shield.xml", [], []).layout
+    return load_character(REPO_ROOT / "assets/humanoid_sword_shield/humanoid_sword_shield.xml").layout
 
 
 def test_transfer_copies_shared_dofs_and_holds_the_rest(humanoid, sword_shield):

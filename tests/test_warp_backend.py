@@ -17,11 +17,12 @@ import pytest
 
 pytest.importorskip("mujoco_warp")
 
-from amp_jax import mjx_backend  # noqa: E402
-from amp_jax.build import build  # noqa: E402
-from amp_jax.config import CONFIG_DIR, load_config  # noqa: E402
-from amp_jax.env import FAIL, TIME  # noqa: E402
-from amp_jax.train_step import init_train_state, make_train_step  # noqa: E402
+from amp_jax.catalog import CONFIG_DIR
+from amp_jax.characters import mjx_backend
+from amp_jax.config import load_config
+from amp_jax.envs.amp_env import FAIL, TIME  # noqa: E402
+from amp_jax.learning.train_step import init_train_state, make_train_step  # noqa: E402
+from amp_jax.training.build import build  # noqa: E402
 
 NUM_ENVS, STEPS = 4, 40
 ACTION_NOISE = 0.2  # normalised actions: some episodes fall (FAIL), the others time out (TIME) at 0.5 s

@@ -49,7 +49,7 @@ def _amp_jax(installed, *args, timeout=600):
 
 def test_the_installed_wheel_is_the_one_that_runs(installed):
     site, work = installed
-    out = subprocess.run([sys.executable, "-c", "import amp_jax.config as c; print(c.__file__); print(c.DATA_ROOT)"],
+    out = subprocess.run([sys.executable, "-c", "import amp_jax.catalog as c; print(c.__file__); print(c.DATA_ROOT)"],
                          cwd=work, env={**os.environ, "PYTHONPATH": str(site)}, capture_output=True, text=True,
                          check=True).stdout.split()
     assert Path(out[0]).is_relative_to(site) and Path(out[1]) == site / "amp_jax" / "_data"

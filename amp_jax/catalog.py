@@ -1,0 +1,66 @@
+"""Where things are, and nothing else: the data root and its folders (configs/, assets/, motions/), the
+cases, the case that stands for each character, the file of a named character, and how a path written in
+a config is resolved. Reading what is there is for the layers above (config, characters, motion)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from amp_jax.errors import InputError
+
+_CHECKOUT = Path(__file__).resolve().parent.parent
+# The checkout (also under an editable install), or amp_jax/_data in an installed wheel (pyproject.toml maps
+# the three folders there).
+DATA_ROOT = _CHECKOUT if (_CHECKOUT / "configs").is_dir() else Path(__file__).resolve().parent / "_data"
+CONFIG_DIR = DATA_ROOT / "configs"
+ASSETS_DIR = DATA_ROOT / "assets"
+MOTIONS_DIR = DATA_ROOT / "motions"
+
+# The case that stands for each character (bench, view-motion, inspect): its observation and network sizes.
+CHARACTER_CASES = {
+    "humanoid": "amp_humanoid",
+    "humanoid_sword_shield": "amp_location_humanoid_sword_shield",
+    "g1": "amp_g1",
+    "go2": "amp_go2",
+    "pi_plus": "amp_pi_plus",
+    "smpl": "amp_smpl",
+}
+
+
+def case_names() -> list[str]:
+    """The cases: configs/*.yaml by name, sorted."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+
+
+def case_path(name_or_path: str) -> Path:
+    """A case name (configs/<name>.yaml) or a path to a YAML file."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml"):
+        return p
+    return CONFIG_DIR / f"{name_or_path}.yaml"
+
+
+def case_for_character(name: str) -> Path:
+    """The config of the case that stands for a character of assets/ (CHARACTER_CASES)."""
+    if name not in CHARACTER_CASES:
+        raise InputError(f"no case stands for the character '{name}' (known: {sorted(CHARACTER_CASES)}); "
+                         "pass --config")
+    return case_path(CHARACTER_CASES[name])
+
+
+def character_names() -> list[str]:
+    """The characters of assets/: folders <name> holding <name>.xml."""
+    return sorted(p.name for p in ASSETS_DIR.iterdir() if (p / f"{p.name}.xml").is_file())
+
+
+def character_path(name: str) -> Path:
+    """The MJCF file of a character of assets/ by name."""
+    return ASSETS_DIR / name / f"{name}.xml"
+
+
+def resolve_path(p: str | Path) -> Path:
+    """Paths in configs are relative to the working directory, else to DATA_ROOT (the repository root)."""
+    path = Path(p)
+    if path.is_absolute() or path.exists():
+        return path
+    return DATA_ROOT / path

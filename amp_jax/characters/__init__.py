@@ -1,0 +1,1 @@
+"""Characters: MJCF -> MJX model and Layout, kinematics, the physics backend (jax | warp)."""

@@ -1,0 +1,70 @@
+"""The ONE deterministic rollout: the policy's mean action from a batch of resets, recorded for everything
+that reads a policy's behaviour: test and eval statistics, the motion-matching probe during training,
+training videos and `amp-jax render` (sim-to-sim fills the same Record from MuJoCo)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from amp_jax.characters import kinematics
+from amp_jax.envs.amp_env import AmpEnv
+from amp_jax.envs.contract import NULL
+from amp_jax.learning import discriminator
+from amp_jax.learning.learner import Learner, policy_of
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """A rollout of T control steps of E environments, on the host. Frame t of qpos is the pose step t started
+    from; frame T the pose after the last step. A finished episode resets: the frame after its last step is
+    the next episode's first pose."""
+
+    qpos: np.ndarray  # [T + 1, E, nq]
+    reference: np.ndarray | None  # [T + 1, E, nq] the episode's clip at the episode's time (None: not recorded)
+    done: np.ndarray  # [T, E] NULL, or how the episode ended at step t (amp_jax.envs.contract)
+    style: np.ndarray  # [T, E] the discriminator's style reward
+    task_reward: np.ndarray  # [T, E]
+    task_metrics: dict  # name -> [T, E]
+    target_changed: np.ndarray  # [T, E] the task drew a new target at step t
+
+
+def make_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
+    """A compiled rollout of num_steps from num_envs resets: (TrainState or Policy, key) -> Record."""
+    cfg = learner.cfg
+    vstep = jax.vmap(env.step)
+
+    def poses(s):
+        m = env.motions.state(s.motion_id, s.motion_start + env.control_dt * s.step_count)
+        return s.data.qpos, kinematics.to_qpos(env.layout, m.root_pos, m.root_rot, m.joint_rot)
+
+    @jax.jit
+    def run(policy, key):
+        start = env.reset_batch(jax.random.split(key, num_envs))
+
+        def one_step(s, _):
+            action = learner.policy_mean(policy.actor_params, policy.obs_norm, s.obs)
+            s, out = vstep(s, action)
+            logits = learner.disc_logits(policy.disc_params, policy.disc_norm, out.disc_obs)
+            style = discriminator.style_reward(logits, cfg.disc_loss, cfg.disc_reward_scale)
+            return s, (*poses(s), out.done, style, out.reward, out.task_metrics, out.target_changed)
+
+        _, (qpos, ref, *per_step) = jax.lax.scan(one_step, start, None, length=num_steps)
+        qpos0, ref0 = poses(start)
+        return jnp.concatenate([qpos0[None], qpos]), jnp.concatenate([ref0[None], ref]), *per_step
+
+    def rollout(state, key) -> Record:
+        return Record(*jax.tree.map(np.asarray, run(policy_of(state), key)))
+
+    return rollout
+
+
+def frames_covering(done: np.ndarray, num_episodes: int) -> int:
+    """How many frames of a Record (done [T, E]) cover num_episodes episodes of every environment (all T + 1
+    frames if some environment did not finish that many)."""
+    ended = np.cumsum(np.asarray(done) != NULL, axis=0) >= num_episodes
+    finished = ended.all(axis=1)
+    return int(np.argmax(finished)) + 1 if finished.any() else len(done) + 1

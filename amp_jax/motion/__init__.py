@@ -1,0 +1,1 @@
+"""Motion clips: clip files (amp-jax, MimicKit) and the on-device MotionLibrary."""

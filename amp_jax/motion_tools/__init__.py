@@ -1,0 +1,1 @@
+"""Offline clip tooling, never used by training: importers, retargeting, quality checks, mirroring, transfer."""

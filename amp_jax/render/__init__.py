@@ -1,0 +1,1 @@
+"""Rendering: poses -> frames (MuJoCo's renderer) and video/GIF files."""
