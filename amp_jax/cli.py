@@ -473,7 +473,7 @@ def _cmd_view_motion(args) -> None:
         from amp_jax.render.browser import write_replay
 
         qpos = np.concatenate([motion_qpos(character.layout, library, i, fps) for i in range(len(names))])
-        print(f"wrote {write_replay(args.out, character.mj_model, qpos, fps)} ({len(qpos)} frames of {len(names)} clips)")
+        print(f"wrote {write_replay(args.out, character.mj_model, qpos, fps)} ({len(qpos)} frames, {len(names)} clip{'s' * (len(names) != 1)})")
         return
     frames = []
     for i, name in enumerate(names):
