@@ -1,4 +1,4 @@
-"""Where things are, and nothing else: the data root and its folders (configs/, assets/, motions/), the
+"""Where things are, and nothing else: the data root and its folders (configs/, assets/), the
 cases, the case that stands for each character, the file of a named character, and how a path written in
 a config is resolved. Reading what is there is for the layers above (config, characters, motion)."""
 
@@ -14,7 +14,6 @@ _CHECKOUT = Path(__file__).resolve().parent.parent
 DATA_ROOT = _CHECKOUT if (_CHECKOUT / "configs").is_dir() else Path(__file__).resolve().parent / "_data"
 CONFIG_DIR = DATA_ROOT / "configs"
 ASSETS_DIR = DATA_ROOT / "assets"
-MOTIONS_DIR = DATA_ROOT / "motions"
 
 # The case that stands for each character (bench, view-motion, inspect): its observation and network sizes.
 CHARACTER_CASES = {

@@ -409,6 +409,9 @@ def _cmd_render(args) -> None:
         raise InputError("render: --num_envs and --num_episodes must be >= 1 and --seconds positive")
     _check_video_size(args.width, args.height, num_envs)
     check_output_file(args.out, VIDEO, "--out")
+    if Path(args.out).suffix == ".html" and (num_envs > 1 or args.show_reference):
+        raise InputError("render: an .html replay shows one environment without the reference ghost; drop "
+                         "--num_envs and --show_reference, or write a video (.mp4, .gif)")
     _configure_jax()
     cfg, env, learner, step, state = load_trained(args.model_file)
     fps = cfg.env.physics.control_freq

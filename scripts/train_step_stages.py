@@ -7,7 +7,7 @@ the median of 2 calls reported.
   rollout     + the policy's actions
   train step  + rewards, returns and every critic/actor/discriminator epoch (the whole iteration)
 
-Usage: python scripts/train_step_stages.py CHARACTER [NUM_ENVS]   (characters: amp_jax.training.catalog.CHARACTER_CASES)
+Usage: python scripts/train_step_stages.py CHARACTER [NUM_ENVS]   (characters: amp_jax.catalog.CHARACTER_CASES)
 """
 
 import sys

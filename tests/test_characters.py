@@ -149,7 +149,7 @@ AXES = {"x": (1.0, 0.0, 0.0), "y": (0.0, 1.0, 0.0), "z": (0.0, 0.0, 1.0)}
 
 @functools.cache
 def character(name):
-    """The character with the physics settings its cases train with (amp_jax.training.catalog.CHARACTER_CASES)."""
+    """The character with the physics settings its cases train with (amp_jax.catalog.CHARACTER_CASES)."""
     case = CASES[name]
     physics = load_config(CONFIG_DIR / f"{CHARACTER_CASES[name]}.yaml").env.physics
     return load_character(REPO_ROOT / case["xml"], case["key"], case["contact"], physics)

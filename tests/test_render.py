@@ -291,6 +291,13 @@ def test_render_without_a_readable_checkpoint_is_a_clear_error(tiny, tmp_path, c
     assert len(err.splitlines()) == 1 and "no readable checkpoint" in err
 
 
+def test_an_html_replay_of_several_envs_or_with_the_ghost_is_refused_before_loading(tmp_path, capsys):
+    for extra in (["--num_envs", "2"], ["--show_reference"]):
+        assert main(["render", "--model_file", str(tmp_path / "nothing"), "--out", str(tmp_path / "r.html"), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "an .html replay shows one environment" in err
+
+
 def test_render_without_a_run_is_a_clear_error(tmp_path, capsys):
     assert main(["render", "--model_file", str(tmp_path / "nothing"), "--out", str(tmp_path / "v.mp4")]) == 2
     err = capsys.readouterr().err.strip()

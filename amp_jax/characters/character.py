@@ -111,9 +111,10 @@ class Layout:
         dof_order = np.empty(self.num_dof, np.int32)
         dof_order[ball_dofs.ravel()] = np.arange(ball_dofs.size)
         dof_order[self.dof_start[hinge]] = ball_dofs.size + np.arange(len(hinge))
-        qpos_order = np.empty(ball_qpos.size + len(hinge), np.int32)
-        qpos_order[ball_qpos.ravel() - 7] = np.arange(ball_qpos.size)
-        qpos_order[self.qpos_adr[hinge] - 7] = ball_qpos.size + np.arange(len(hinge))
+        qpos_order = np.full(ball_qpos.size + len(hinge), -1, np.int32)  # stays -1 for a hand-made layout
+        if np.all(self.qpos_adr[np.concatenate([ball, hinge])] >= 7):  # without MuJoCo addresses (retarget's)
+            qpos_order[ball_qpos.ravel() - 7] = np.arange(ball_qpos.size)
+            qpos_order[self.qpos_adr[hinge] - 7] = ball_qpos.size + np.arange(len(hinge))
         return JointIndex(ball, ball_dofs, ball_qpos, hinge, self.dof_start[hinge], self.qpos_adr[hinge],
                           self.joint_axis[hinge], body_order, dof_order, qpos_order)
 

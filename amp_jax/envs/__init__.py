@@ -1,1 +1,1 @@
-"""The AMP environment: reset/step over a pure state, observations, tasks, PD control."""
+"""The AMP environment: reset/step over a pure state, observations, tasks, PD control, and its Brax view."""

@@ -4,8 +4,10 @@
 The Brax State: pipeline_state is the whole amp-jax EnvState (simulation data, the discriminator's history,
 the task, counters, its rng), so that Brax's AutoResetWrapper restarts everything an episode carries; obs is
 the policy observation; reward the task reward (Brax's PPO has no discriminator: style-only cases earn 0);
-done is 1 at a fall (timeouts are truncations: Brax's EpisodeWrapper sets them); metrics are the task's
-measures and `fell`. Cases are registered by name in amp_jax.training.brax_cases.
+done is 1 at a fall or a physics fault (timeouts are truncations: Brax's EpisodeWrapper sets them); metrics
+are the task's measures and `fell`. Brax's auto-reset returns an environment to its one cached first state
+(clip, start time, task and rng included), where AmpEnv.step starts each episode from a fresh random reference
+state. Cases are registered by name in amp_jax.training.brax_cases.
 """
 
 from __future__ import annotations

@@ -13,7 +13,6 @@ import numpy as np
 from amp_jax.characters import kinematics
 from amp_jax.envs.amp_env import AmpEnv
 from amp_jax.envs.contract import NULL
-from amp_jax.learning import discriminator
 from amp_jax.learning.learner import Learner, policy_of
 
 
@@ -34,7 +33,6 @@ class Record:
 
 def make_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
     """A compiled rollout of num_steps from num_envs resets: (TrainState or Policy, key) -> Record."""
-    cfg = learner.cfg
     vstep = jax.vmap(env.step)
 
     def poses(s):
@@ -48,8 +46,7 @@ def make_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
         def one_step(s, _):
             action = learner.policy_mean(policy.actor_params, policy.obs_norm, s.obs)
             s, out = vstep(s, action)
-            logits = learner.disc_logits(policy.disc_params, policy.disc_norm, out.disc_obs)
-            style = discriminator.style_reward(logits, cfg.disc_loss, cfg.disc_reward_scale)
+            style = learner.style_reward(policy.disc_params, policy.disc_norm, out.disc_obs)
             return s, (*poses(s), out.done, style, out.reward, out.task_metrics, out.target_changed)
 
         _, (qpos, ref, *per_step) = jax.lax.scan(one_step, start, None, length=num_steps)

@@ -27,7 +27,6 @@ from amp_jax.envs import pd
 from amp_jax.envs.amp_env import NULL, AmpEnv
 from amp_jax.eval import evaluate
 from amp_jax.eval.rollout import Record
-from amp_jax.learning import discriminator
 from amp_jax.learning.learner import Learner
 from amp_jax.learning.train_step import TrainState
 
@@ -103,7 +102,6 @@ class MujocoRollout:
     def __init__(self, learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
         self.env, self.num_envs, self.num_steps = env, num_envs, num_steps
         self.model = reference_model(env.character)
-        cfg = learner.cfg
 
         def targets(state: TrainState, obs):
             return env.pd_targets(learner.policy_mean(state.actor_params, state.obs_norm, obs))
@@ -111,8 +109,7 @@ class MujocoRollout:
         def finish(state: TrainState, env_state, qpos, qvel):
             data = env_state.data.replace(qpos=qpos, qvel=qvel)
             env_state, out = jax.vmap(env.finish_step)(env_state, data)
-            logits = learner.disc_logits(state.disc_params, state.disc_norm, out.disc_obs)
-            style = discriminator.style_reward(logits, cfg.disc_loss, cfg.disc_reward_scale)
+            style = learner.style_reward(state.disc_params, state.disc_norm, out.disc_obs)
             return env_state, (out.done, style, out.reward, out.task_metrics, out.target_changed)
 
         self._start = jax.jit(env.reset_batch)

@@ -14,7 +14,7 @@ from flax import struct
 from amp_jax.config import AgentConfig, OptimizerConfig
 from amp_jax.envs.contract import Env
 from amp_jax.errors import InputError
-from amp_jax.learning import networks, normalizer
+from amp_jax.learning import discriminator, networks, normalizer
 from amp_jax.learning.normalizer import Normalizer
 
 
@@ -44,6 +44,11 @@ class Learner:
 
     def disc_logits(self, params, norm: Normalizer, disc_obs):
         return self.disc.apply(params, normalizer.normalize(norm, disc_obs))[..., 0]
+
+    def style_reward(self, params, norm: Normalizer, disc_obs):
+        """The discriminator's style reward [...] of discriminator observations [..., D] (disc_loss's form, disc_reward_scale)."""
+        return discriminator.style_reward(self.disc_logits(params, norm, disc_obs), self.cfg.disc_loss,
+                                          self.cfg.disc_reward_scale)
 
 
 def make_optimizer(cfg: OptimizerConfig) -> optax.GradientTransformation:

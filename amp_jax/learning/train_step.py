@@ -126,9 +126,7 @@ def collect(learner: Learner, env: Env, state: TrainState, key):
 
 def style_reward(learner: Learner, state: TrainState, traj: dict):
     """The discriminator's style reward [T, E] (as it was before this iteration; 0 where the physics faulted)."""
-    cfg = learner.cfg
-    logits = learner.disc_logits(state.disc_params, state.disc_norm, traj["disc_obs"])
-    style = discriminator.style_reward(logits, cfg.disc_loss, cfg.disc_reward_scale)
+    style = learner.style_reward(state.disc_params, state.disc_norm, traj["disc_obs"])
     return jnp.where(traj["valid"] > 0, style, 0.0)
 
 

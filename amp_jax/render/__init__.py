@@ -1,1 +1,1 @@
-"""Rendering: poses -> frames (MuJoCo's renderer) and video/GIF files."""
+"""Rendering: poses -> frames (MuJoCo's renderer), video/GIF files, and the browser viewer (an HTML 3-D replay)."""

@@ -25,8 +25,6 @@ REF_CHAR_OFFSET = np.array([2.0, 0.0, 0.0])  # MimicKit's ref_char_offset: the g
 GHOST_ALPHA = 0.3
 GHOST_RGB = (0.35, 0.6, 1.0)  # the reference ghost is blue, whatever the character's colours
 STANDING_ROOT_HEIGHT = 0.9  # the humanoid's, which the camera distance and look-at height are made for
-# Video rollouts are short, so compile them fast: on CPU, without backend optimisation the humanoid's
-# rollout compiles in 37 s instead of 62 s and runs 300 steps in 1.8 s instead of 0.8 s.
 
 
 def render_qpos(model: mujoco.MjModel, qpos: np.ndarray, width: int = 640, height: int = 480,

@@ -20,7 +20,6 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-from amp_jax import catalog
 from amp_jax.catalog import case_path
 from amp_jax.config import load_config
 from amp_jax.envs import pd
@@ -69,12 +68,6 @@ def physics_rollout(env, steps: int, targets):
     data batched over environments), and nothing else: the raw physics."""
     control = jax.vmap(lambda d, t: pd.control_step(env.model, env.layout, d, t, env.substeps))
     return lambda data: jax.lax.scan(lambda d, _: (control(d, targets), None), data, None, length=steps)[0]
-
-
-def bench_character(character: str, num_envs: int, repeats: int = 5, backend: str = "jax",
-                    overrides: dict | None = None, physics_only: bool = False) -> BenchResult:
-    """Benchmark one character (by the case of CHARACTER_CASES) at one batch size."""
-    return bench_case(catalog.CHARACTER_CASES[character], num_envs, repeats, backend, overrides, physics_only)
 
 
 def bench_case(case: str, num_envs: int, repeats: int = 5, backend: str = "jax",

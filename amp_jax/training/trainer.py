@@ -121,7 +121,8 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
           wandb: bool = False, init_from: str | Path | None = None, deadline: float | None = None) -> Path:
     """Train (or resume) a run in run_dir. Returns run_dir. Stops at max_samples, max_iterations, a signal, or
     before the iteration that would end after `deadline` (a time.time() value; the estimate is the last
-    training step, the last probe if the next iteration probes, and the last checkpoint save). A resume may change only checkpoint.RESUME_MAY_CHANGE settings (it records them); others
+    training step, the last probe and video if the next iteration makes them, and the last checkpoint save;
+    the first probe and video also compile, which only the time left after the deadline can absorb). A resume may change only checkpoint.RESUME_MAY_CHANGE settings (it records them); others
     are refused. Metrics go to the console, metrics.jsonl and TensorBoard, and with wandb also to Weights &
     Biases. init_from starts from a saved learner (amp_jax.training.learner_state.init_from) instead of fresh networks."""
     run_dir = Path(run_dir)
@@ -153,7 +154,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
     probe = evaluate.MotionMatchingProbe(learner, env, min(4, cfg.train.num_envs)) if cfg.train.eval_every > 0 else None
     iteration = int(state.iteration)
     start_iteration = good = iteration
-    seconds = {"step": 0.0, "probe": 0.0, "save": 0.0}  # the last of each: the deadline's estimate
+    seconds = {"step": 0.0, "probe": 0.0, "video": 0.0, "save": 0.0}  # the last of each: the deadline's estimate
     out_of_time = False
     _keep_rows_until(run_dir / "metrics.jsonl", start_iteration)
     try:
@@ -164,7 +165,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                 if max_iterations is not None and iteration - start_iteration >= max_iterations:
                     break
                 probes_next = probe is not None and (iteration + 1) % cfg.train.eval_every == 0
-                needed = seconds["step"] + seconds["save"] + (seconds["probe"] if probes_next else 0.0)
+                films_next = video is not None and (iteration + 1) % cfg.train.video_every == 0
+                needed = (seconds["step"] + seconds["save"] + (seconds["probe"] if probes_next else 0.0)
+                          + (seconds["video"] if films_next else 0.0))
                 out_of_time = deadline is not None and time.time() + needed > deadline
                 if out_of_time:
                     print(f"stopping at the time limit after iteration {iteration}", flush=True)
@@ -187,7 +190,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                         f"checkpoint (step {mgr.latest_step()}) in {run_dir}/checkpoints is the last good one")
                 good = iteration
                 if video is not None and iteration % cfg.train.video_every == 0:
+                    t0 = time.time()
                     logger.video("policy", video.record(state, iteration), row["samples"], video.fps)
+                    seconds["video"] = time.time() - t0
                 if iteration % cfg.train.iters_per_output == 0 or flag.stop:
                     t0 = time.time()
                     checkpoint.save(mgr, iteration, state)
