@@ -15,7 +15,7 @@ import sys
 import jax
 import jax.numpy as jnp
 
-from amp_jax.catalog import CHARACTER_CASES, CONFIG_DIR
+from amp_jax.catalog import case_for_character
 from amp_jax.config import load_config
 from amp_jax.learning.train_step import init_train_state, make_train_step
 from amp_jax.training.bench import compile_timed, median_rate, physics_rollout
@@ -29,7 +29,7 @@ def report(name, fn, arg, items):
 
 
 def main(character: str, num_envs: int = 256):
-    cfg = load_config(CONFIG_DIR / f"{CHARACTER_CASES[character]}.yaml", {"train.num_envs": num_envs})
+    cfg = load_config(case_for_character(character), {"train.num_envs": num_envs})
     env, learner = build(cfg)
     state = init_train_state(learner, env, cfg.train.seed)
     steps, items = cfg.agent.steps_per_iter, cfg.agent.steps_per_iter * num_envs

@@ -21,7 +21,7 @@ import mujoco
 import numpy as np
 from mujoco import mjx
 
-from amp_jax.catalog import CHARACTER_CASES, CONFIG_DIR
+from amp_jax.catalog import CHARACTER_CASES, case_for_character
 from amp_jax.characters import mjx_backend
 from amp_jax.config import load_config
 from amp_jax.training.build import build_env
@@ -31,7 +31,7 @@ BUDGETS = [None, (3, 4), (4, 6), (6, 10), (50, 50)]  # None: the character's tun
 
 
 def one_step_errors(character: str, worlds: int) -> None:
-    env = build_env(load_config(CONFIG_DIR / f"{CHARACTER_CASES[character]}.yaml"))
+    env = build_env(load_config(case_for_character(character)))
     start = jax.jit(env.reset_batch)(jax.random.split(jax.random.PRNGKey(0), worlds))
     qpos, qvel = np.asarray(start.data.qpos, np.float64), np.asarray(start.data.qvel, np.float64)
     for budget in BUDGETS:
