@@ -111,18 +111,14 @@ class AmpEnv:
         key, k_clip, k_time, k_task = jax.random.split(key, 4)
         clip = self.motions.sample_clips(k_clip)
         t0 = self.motions.sample_times(k_time, clip) if self.cfg.rand_reset else jnp.float32(0.0)
-        n = self.cfg.num_disc_obs_steps
-        times = t0 + self.control_dt * jnp.arange(-(n - 1), 1, dtype=jnp.float32)
-        ref = self.motions.state(clip, times)
-        window = with_key_bodies(self.layout, ref)
-        cur = jax.tree.map(lambda x: x[-1], ref)
+        window = self.motion_window(clip, t0)
+        cur = jax.tree.map(lambda x: x[-1], window)
         qpos = kinematics.to_qpos(self.layout, cur.root_pos, cur.root_rot, cur.joint_rot)
         qvel = kinematics.to_qvel(cur.root_rot, cur.root_vel, cur.root_ang_vel, cur.dof_vel)
         template = self._make_data(1) if data_template is None else data_template
         data = template.replace(qpos=qpos, qvel=qvel)
-        newest = jax.tree.map(lambda x: x[-1], window)
         task = self.task.reset(k_task, cur.root_pos)
-        return EnvState(data=data, obs=self._policy_obs(newest, task), history=window,
+        return EnvState(data=data, obs=self._policy_obs(cur, task), history=window,
                         step_count=jnp.int32(0), motion_id=clip, motion_start=t0, task=task, key=key)
 
     def _policy_obs(self, frame: Pose, task) -> jax.Array:
@@ -148,13 +144,15 @@ class AmpEnv:
 
     def step(self, state: EnvState, action) -> tuple[EnvState, StepOutput]:
         """One control step; an episode that ends starts again from a random reference state."""
-        data = pd.control_step(self.model, self.layout, state.data, self.pd_targets(action), self.substeps)
-        return self.finish_step(state, data)
+        return self.finish_step(state, self._physics(state, action))
 
     def advance(self, state: EnvState, action) -> tuple[EnvState, StepOutput]:
         """One control step without the automatic reset (for wrappers that reset on their own: Brax's)."""
-        data = pd.control_step(self.model, self.layout, state.data, self.pd_targets(action), self.substeps)
-        return self._advance_to(state, data)
+        return self._advance_to(state, self._physics(state, action))
+
+    def _physics(self, state: EnvState, action) -> mjx.Data:
+        """The simulation after holding the action's PD targets for one control step."""
+        return pd.control_step(self.model, self.layout, state.data, self.pd_targets(action), self.substeps)
 
     def finish_step(self, state: EnvState, data: mjx.Data) -> tuple[EnvState, StepOutput]:
         """Everything after the physics of a control step from state to data (read: its qpos and qvel):
