@@ -310,8 +310,6 @@ def _option_keys(args) -> dict[str, str]:
 
 
 def _cmd_train(args) -> None:
-    from amp_jax.catalog import case_path
-    from amp_jax.config import load_config
     from amp_jax.training import checkpoint
     from amp_jax.training.trainer import train
 
@@ -319,9 +317,10 @@ def _cmd_train(args) -> None:
     source = args.config or args.case
     if args.time_limit is not None and args.time_limit <= 0:
         raise InputError(f"--time_limit: must be positive, got {args.time_limit:g}")
-    if not source or (args.config and args.case):
-        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE"
-                         + (", not both" if source else ""))
+    if args.config and args.case:
+        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE, not both")
+    if not source and not (args.resume and args.out_dir):
+        raise InputError("train: give a case name (see `amp-jax cases`) or --config FILE (or --resume --out_dir RUN)")
     if args.init_from and args.resume:
         raise InputError("train: --init_from starts a new run from a saved learner, --resume continues --out_dir: "
                          "give one")
@@ -337,7 +336,7 @@ def _cmd_train(args) -> None:
         import jax
 
         jax.distributed.initialize()
-    cfg = load_config(case_path(source), overrides, _option_keys(args))
+    cfg = _train_config(args, source, overrides)
     run_dir = Path(args.out_dir or Path("output") / cfg.case)
     if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
         raise InputError(f"{run_dir} already holds checkpoints: pass --resume to continue it or a new --out_dir")
@@ -350,6 +349,28 @@ def _cmd_train(args) -> None:
     train(cfg, run_dir, resume=args.resume, max_iterations=args.max_iterations, wandb=args.logger == "wandb",
           init_from=args.init_from, deadline=deadline)
     print(f"checkpoints in {run_dir / 'checkpoints'}", flush=True)
+
+
+def _train_config(args, source: str | None, overrides: dict):
+    """The config to train with. A resumed run keeps the settings its config.yaml records (a case named
+    beside it must be the run's case), so `train CASE --out_dir RUN --resume` needs none of the run's
+    options again; --config FILE instead resumes with FILE's settings, and either way the options given
+    here are checked by checkpoint.resume_changes."""
+    from amp_jax.catalog import case_path
+    from amp_jax.config import load_config
+    from amp_jax.training import checkpoint
+
+    named = load_config(case_path(source), overrides, _option_keys(args)) if source else None
+    run_config = Path(args.out_dir or Path("output") / (named.case if named else "")) / checkpoint.CONFIG_FILE
+    if not args.resume or args.config or not run_config.is_file():
+        if named is None:
+            raise InputError(f"--resume: {run_config.parent} is not a run directory (no {checkpoint.CONFIG_FILE})")
+        return named
+    cfg = load_config(run_config, overrides, _option_keys(args))
+    if named is not None and named.case != cfg.case:
+        raise InputError(f"{run_config.parent}: a run of {cfg.case}, not {named.case}; resume it as {cfg.case} or "
+                         "start a new run with another --out_dir")
+    return cfg
 
 
 def _cmd_test(args) -> None:

@@ -92,6 +92,32 @@ def test_resume_may_change_when_it_stops_and_how_often_it_saves_and_records_that
     assert (recorded.max_samples, recorded.iters_per_output, recorded.num_envs) == (9999, 7, 16)
 
 
+def test_resume_takes_the_runs_own_settings_without_repeating_its_options(tmp_path, capfd, monkeypatch):
+    """A run started with --num_envs 8 --seed 3 resumes from `train CASE --out_dir RUN --resume` alone, or
+    from `train --out_dir RUN --resume` without the case; naming another case is refused."""
+    run = tmp_path / "run"
+    checkpoint.save_config(run, load_config(SMOKE, {"train.num_envs": 8, "train.seed": 3}))
+    (run / "checkpoints" / "5").mkdir(parents=True)
+    built = []
+
+    class Stop(Exception):
+        pass
+
+    def stop(cfg, run_dir, **kwargs):
+        built.append((cfg.train.num_envs, cfg.train.seed, cfg.case))
+        raise Stop
+
+    monkeypatch.setattr("amp_jax.training.trainer.train", stop)
+    for argv in (["amp_humanoid_smoke"], []):
+        with pytest.raises(Stop):
+            main(["train", *argv, "--out_dir", str(run), "--resume"])
+    assert built == [(8, 3, "amp_humanoid_smoke")] * 2
+    _refused(capfd, ["train", "amp_humanoid", "--out_dir", run, "--resume"], "a run of amp_humanoid_smoke",
+             "not amp_humanoid")
+    _refused(capfd, ["train", "--out_dir", tmp_path / "nothing", "--resume"], "not a run directory")
+    _refused(capfd, ["train", "--resume"], "give a case name")
+
+
 # -- 2. damaged checkpoints --------------------------------------------------------------------------------------
 def _tear(run: Path, step: int, where: str) -> None:
     for f in (run / "checkpoints" / str(step) / where).rglob("*"):
