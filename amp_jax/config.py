@@ -67,6 +67,10 @@ class PhysicsConfig:
     euler_damping: bool = setting(True, "Integrate joint damping (the PD servos' D term) implicitly. Off makes it "
                                         "explicit: faster, but NaN at 120 Hz for every character but Go2 "
                                         "(BENCHMARKS.md).")
+    ball_axis_limits: bool = setting(True, "Keep each 3-DoF joint's three exp-map coordinates in their own ranges "
+                                           "from the character file, as MimicKit's Isaac Gym engine does (stiff "
+                                           "limit springs: amp_jax.envs.joint_limits). Off leaves MuJoCo's one "
+                                           "cone, as wide as the widest axis range.")
     self_collision: bool = setting(False, "Limbs collide with each other and with the trunk (explicit pairs, "
                                           "amp_jax.characters.character). MimicKit's default, but about 7x slower physics on "
                                           "the CPU (BENCHMARKS.md), so off.")

@@ -278,7 +278,7 @@ def pd_rollout(name, impl="jax"):
             target, rq, rv = inputs
             d = d.replace(qpos=jnp.where(on > 0, d.qpos.at[:7].set(rq), d.qpos),
                           qvel=jnp.where(on > 0, d.qvel.at[:6].set(rv), d.qvel))
-            d = pd.control_step(model, ch.layout, d, target, ch.physics.substeps)
+            d = pd.control_step(model, ch.layout, d, target, ch.physics.substeps, ch.physics.ball_axis_limits)
             return d, d.qpos
 
         return jax.lax.scan(step, d, (targets, root_qpos, root_qvel))[1]

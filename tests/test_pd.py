@@ -130,7 +130,7 @@ def test_control_step_holds_standing_pose(humanoid):
     @jax.jit
     def rollout(d):
         def step(d, _):
-            d = pd.control_step(model, layout, d, target, humanoid.physics.substeps)
+            d = pd.control_step(model, layout, d, target, humanoid.physics.substeps, True)
             return d, (d.qpos[2], jnp.max(jnp.abs(d.qvel)))
 
         return jax.lax.scan(step, d, None, length=CONTROL_STEPS)

@@ -152,7 +152,12 @@ class AmpEnv:
 
     def _physics(self, state: EnvState, action) -> mjx.Data:
         """The simulation after holding the action's PD targets for one control step."""
-        return pd.control_step(self.model, self.layout, state.data, self.pd_targets(action), self.substeps)
+        return self.hold_targets(state.data, self.pd_targets(action))
+
+    def hold_targets(self, data: mjx.Data, targets) -> mjx.Data:
+        """One world's physics after holding PD targets [D] for one control step (the raw physics)."""
+        return pd.control_step(self.model, self.layout, data, targets, self.substeps,
+                               self.cfg.physics.ball_axis_limits)
 
     def finish_step(self, state: EnvState, data: mjx.Data) -> tuple[EnvState, StepOutput]:
         """Everything after the physics of a control step from state to data (read: its qpos and qvel):

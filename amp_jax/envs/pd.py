@@ -1,4 +1,5 @@
-"""The PD position servo that drives every DoF, and the control step that runs the physics substeps.
+"""The PD position servo that drives every DoF, and the control step that runs the physics substeps (the
+servo's torque and the ball joints' per-axis limit springs of amp_jax.envs.joint_limits at each one).
 
 Torque per DoF: tau = clip(kp * e, -limit, limit), where e is the target minus the current position
 (ball joints: the rotation vector of q_current^-1 * q_target, expressed in the child frame, like the
@@ -16,6 +17,7 @@ from amp_jax import quat
 from amp_jax.characters import kinematics
 from amp_jax.characters.character import Layout
 from amp_jax.characters.mjx_backend import mjx  # quiet about MuJoCo Warp
+from amp_jax.envs import joint_limits
 
 
 def position_error(layout: Layout, qpos, target_dof):
@@ -34,11 +36,19 @@ def servo_torque(layout: Layout, qpos, target_dof):
     return jnp.clip(jnp.asarray(layout.kp) * position_error(layout, qpos, target_dof), -limit, limit)
 
 
-def control_step(model: mjx.Model, layout: Layout, data: mjx.Data, target_dof, substeps: int) -> mjx.Data:
+def joint_torque(layout: Layout, qpos, target_dof, ball_axis_limits: bool):
+    """The generalised force applied to the DoFs at each physics step [..., D]: the servo's, plus the
+    per-axis limit springs of the ball joints where on (amp_jax.envs.joint_limits)."""
+    tau = servo_torque(layout, qpos, target_dof)
+    return tau + joint_limits.ball_limit_torque(layout, qpos) if ball_axis_limits else tau
+
+
+def control_step(model: mjx.Model, layout: Layout, data: mjx.Data, target_dof, substeps: int,
+                 ball_axis_limits: bool) -> mjx.Data:
     """Hold the PD targets for `substeps` physics steps (one control step) of one world."""
 
     def substep(d, _):
-        tau = servo_torque(layout, d.qpos, target_dof)
+        tau = joint_torque(layout, d.qpos, target_dof, ball_axis_limits)
         d = d.replace(qfrc_applied=jnp.concatenate([jnp.zeros(6, tau.dtype), tau]))
         return mjx.step(model, d), None
 

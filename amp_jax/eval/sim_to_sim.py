@@ -114,7 +114,8 @@ class MujocoRollout:
 
         self._start = jax.jit(env.reset_batch)
         self._targets = jax.jit(targets)
-        self._torque = jax.jit(jax.vmap(lambda q, t: pd.servo_torque(env.layout, q, t)))
+        limits = env.cfg.physics.ball_axis_limits
+        self._torque = jax.jit(jax.vmap(lambda q, t: pd.joint_torque(env.layout, q, t, limits)))
         self._finish = jax.jit(finish)
 
     def _load(self, data: mujoco.MjData, qpos, qvel) -> None:

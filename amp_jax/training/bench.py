@@ -22,7 +22,6 @@ import jax.numpy as jnp
 
 from amp_jax.catalog import case_path
 from amp_jax.config import load_config
-from amp_jax.envs import pd
 from amp_jax.learning.train_step import init_train_state, make_train_step
 from amp_jax.training.build import build
 
@@ -66,7 +65,7 @@ def compile_timed(jitted, *args):
 def physics_rollout(env, steps: int, targets):
     """data -> data after `steps` PD control steps toward targets [E, A] of every environment (MuJoCo
     data batched over environments), and nothing else: the raw physics."""
-    control = jax.vmap(lambda d, t: pd.control_step(env.model, env.layout, d, t, env.substeps))
+    control = jax.vmap(env.hold_targets)
     return lambda data: jax.lax.scan(lambda d, _: (control(d, targets), None), data, None, length=steps)[0]
 
 
