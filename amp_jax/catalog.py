@@ -26,9 +26,33 @@ CHARACTER_CASES = {
 }
 
 
+PRESET_DIR = CONFIG_DIR / "presets"
+
+
+def preset_names() -> list[str]:
+    """The presets: configs/presets/*.yaml by name. Preset P of case C is the case C_P."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
 def case_names() -> list[str]:
-    """The cases: configs/*.yaml by name, sorted."""
-    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    """The cases: configs/*.yaml by name, and each of them (but the smoke cases) with each preset, sorted."""
+    files = [p.stem for p in CONFIG_DIR.glob("*.yaml")]
+    return sorted(files + [f"{c}_{p}" for c in files if not c.endswith("_smoke") for p in preset_names()])
+
+
+def config_sources(path: Path) -> list[Path]:
+    """The YAML files a config path stands for, to be merged in order: the file itself where it is; for
+    configs/C_P.yaml where it is not, configs/C.yaml then configs/presets/P.yaml (a case with a preset);
+    else [] (no such config)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if path.parent.resolve() == CONFIG_DIR.resolve():
+        for preset in preset_names():
+            base = CONFIG_DIR / f"{path.stem.removesuffix(f'_{preset}')}.yaml"
+            if path.stem.endswith(f"_{preset}") and base.is_file():
+                return [base, PRESET_DIR / f"{preset}.yaml"]
+    return []
 
 
 def case_path(name_or_path: str) -> Path:

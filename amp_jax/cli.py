@@ -214,8 +214,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="--format learner without the optimiser states (half the size; the optimisers restart)")
     export.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    cases = sub.add_parser("cases", help="list the cases", description="List the cases (configs/*.yaml) with "
-                                                                      "their descriptions.")
+    cases = sub.add_parser("cases", help="list the cases", description="List the cases (configs/*.yaml, and each "
+                                                                      "of them with each preset of configs/presets/ "
+                                                                      "as CASE_PRESET) with their descriptions.")
     cases.add_argument("--debug", action="store_true", help="show tracebacks")
 
     config = sub.add_parser("config", help="print a case's resolved config as YAML, each key with its doc",
@@ -599,13 +600,11 @@ def _cmd_export(args) -> None:
 
 
 def _cmd_cases(args) -> None:
-    import yaml
-
     from amp_jax.catalog import case_names, case_path
+    from amp_jax.config import load_config
 
     for name in case_names():
-        data = yaml.safe_load(case_path(name).read_text()) or {}
-        print(f"{name:40s} {data.get('description', '')}")
+        print(f"{name:40s} {load_config(case_path(name)).description}")
 
 
 def _cmd_config(args) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 
 import yaml
 
-from amp_jax.catalog import resolve_path
+from amp_jax.catalog import config_sources, resolve_path
 from amp_jax.errors import InputError
 
 
@@ -420,20 +420,42 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise InputError(f"--set {key.strip()}: the value is not valid YAML: {e}") from None
 
 
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def _merged(base: dict, over: dict) -> dict:
+    """base with over's keys on top, section by section."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
                 flags: dict[str, str] | None = None) -> Config:
-    """Read a YAML config, apply dotted-key overrides, validate.
+    """Read a YAML config (or a case with a preset: catalog.config_sources), apply dotted-key overrides,
+    validate.
 
     An error names the file, or, when the file alone is valid, the override to blame: `--set KEY`, or the
     command-line option that `flags` ({key: option}) says set it.
     """
     path = Path(path)
-    if not path.is_file():
+    sources = config_sources(path)
+    if not sources:
         raise InputError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid YAML: {e}") from None
+    data = _read_yaml(sources[0])
+    if len(sources) == 2:  # a case with a preset: the preset's keys over the case's, named after both
+        preset = _read_yaml(sources[1])
+        description = f"{data.get('description', '')}; {preset.pop('description', sources[1].stem)}"
+        data = _merged(data, {**preset, "case": path.stem, "description": description})
+        path = Path(" + ".join(map(str, sources)))
     merged = copy.deepcopy(data)
     for key, value in (overrides or {}).items():
         _set_path(merged, key, value)

@@ -4,16 +4,20 @@ restores and runs test mode."""
 import jax
 import numpy as np
 import pytest
+import yaml
 
-from amp_jax.catalog import CONFIG_DIR, case_names
-from amp_jax.config import load_config
+from amp_jax.catalog import CONFIG_DIR, PRESET_DIR, case_names, case_path, preset_names
+from amp_jax.config import load_config, to_dict
+from amp_jax.errors import InputError
 from amp_jax.eval import report as eval_report
 from amp_jax.learning.train_step import init_train_state, make_train_step
 from amp_jax.training import checkpoint
 from amp_jax.training.build import build
 
-CASES = [c for c in case_names() if not c.endswith("_smoke")]  # the nine cases and their presets
-PRESET_SUFFIXES = ("_fast",)  # faster-learning presets beside MimicKit's settings
+PRESETS = tuple(f"_{p}" for p in preset_names())
+# The nine cases, and one case with a preset (the others differ from theirs only in the preset's keys:
+# test_a_case_with_a_preset_is_the_case_with_the_presets_keys).
+CASES = [c for c in case_names() if not c.endswith("_smoke") and not c.endswith(PRESETS)] + ["amp_humanoid_fast"]
 TINY = {
     "train.num_envs": 2,
     "agent.steps_per_iter": 4,
@@ -95,6 +99,26 @@ def check_report_schema(report, env):
     assert {"fall_rate", "mm_stay", "mm_cover"} <= set(bar["measures"])
 
 
+@pytest.mark.parametrize("case", [c for c in CASES if not c.endswith(PRESETS)])
+def test_a_case_with_a_preset_is_the_case_with_the_presets_keys(case):
+    """CASE_fast resolves to CASE with configs/presets/fast.yaml's keys given as overrides, renamed and its
+    description extended; a case with a preset that does not exist is not found."""
+    preset = yaml.safe_load((PRESET_DIR / "fast.yaml").read_text())
+    description = preset.pop("description")
+    expected = to_dict(load_config(CONFIG_DIR / f"{case}.yaml", dict(_dotted(preset))))
+    got = to_dict(load_config(case_path(f"{case}_fast")))
+    assert got.pop("case") == f"{case}_fast" and got.pop("description") == f"{expected.pop('description')}; {description}"
+    del expected["case"]
+    assert got == expected
+    with pytest.raises(InputError, match="config file not found"):
+        load_config(case_path(f"{case}_slow"))
+
+
+def _dotted(tree: dict, prefix: str = ""):
+    for k, v in tree.items():
+        yield from _dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
+
+
 def test_the_cases_of_a_character_share_its_physics_settings():
     """The MJX settings are tuned per character (BENCHMARKS.md) and checked by tests/test_characters.py
     with the settings of one case per character: every other case of that character must use the same."""
@@ -110,7 +134,8 @@ def test_cases_command_lists_every_case_with_a_description(capsys):
 
     assert main(["cases"]) == 0
     listed = dict(line.split(maxsplit=1) for line in capsys.readouterr().out.splitlines())
-    assert set(CASES) <= set(listed) and len([c for c in CASES if not c.endswith(PRESET_SUFFIXES)]) == 9
+    assert set(CASES) <= set(listed) and len([c for c in CASES if not c.endswith(PRESETS)]) == 9
+    assert {f"{c}_fast" for c in CASES if not c.endswith(PRESETS)} <= set(listed)
     assert all(listed[case].strip() for case in CASES)
 
 
