@@ -455,7 +455,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
         preset = _read_yaml(sources[1])
         description = f"{data.get('description', '')}; {preset.pop('description', sources[1].stem)}"
         data = _merged(data, {**preset, "case": path.stem, "description": description})
-        path = Path(" + ".join(map(str, sources)))
+    where = " + ".join(map(str, sources))  # what an error names
     merged = copy.deepcopy(data)
     for key, value in (overrides or {}).items():
         _set_path(merged, key, value)
@@ -466,7 +466,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
         if culprit is not None:
             message = str(e).removeprefix(f"{culprit}: ")  # "--set KEY: must be ...", not "KEY: KEY: ..."
             raise InputError(f"{(flags or {}).get(culprit, f'--set {culprit}')}: {message}") from None
-        raise InputError(f"{path}: {e}") from None
+        raise InputError(f"{where}: {e}") from None
 
 
 def _culprit(data: dict, overrides: dict[str, Any]) -> str | None:

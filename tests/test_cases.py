@@ -114,6 +114,16 @@ def test_a_case_with_a_preset_is_the_case_with_the_presets_keys(case):
         load_config(case_path(f"{case}_slow"))
 
 
+def test_a_bad_preset_is_refused_naming_the_case_and_the_preset_file(tmp_path, monkeypatch):
+    (tmp_path / "bad.yaml").write_text("description: broken\nagent: {actor_epochs: 0}\n")
+    monkeypatch.setattr("amp_jax.catalog.PRESET_DIR", tmp_path)
+    assert "amp_go2_bad" in case_names()
+    with pytest.raises(InputError) as refused:
+        load_config(case_path("amp_go2_bad"))
+    assert str(refused.value) == (f"{CONFIG_DIR / 'amp_go2.yaml'} + {tmp_path / 'bad.yaml'}: "
+                                  "agent.actor_epochs: must be positive, got 0")
+
+
 def _dotted(tree: dict, prefix: str = ""):
     for k, v in tree.items():
         yield from _dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
