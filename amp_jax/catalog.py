@@ -36,13 +36,13 @@ def preset_names() -> list[str]:
 
 def case_names() -> list[str]:
     """The cases: configs/*.yaml by name, and each of them (but the smoke cases) with each preset, sorted."""
-    files = [p.stem for p in CONFIG_DIR.glob("*.yaml")]
-    return sorted(files + [f"{c}_{p}" for c in files if not c.endswith("_smoke") for p in preset_names()])
+    files = {p.stem for p in CONFIG_DIR.glob("*.yaml")}
+    return sorted(files | {f"{c}_{p}" for c in files if not c.endswith("_smoke") for p in preset_names()})
 
 
 def config_sources(path: Path) -> list[Path]:
-    """The YAML files a config path stands for, to be merged in order: the file itself where it is; for
-    configs/C_P.yaml where it is not, configs/C.yaml then configs/presets/P.yaml (a case with a preset);
+    """The YAML files a config path stands for, to be merged in order: the file itself where it is (a file
+    configs/C_P.yaml would stand before the preset); for configs/C_P.yaml where it is not, configs/C.yaml then configs/presets/P.yaml (a case with a preset);
     else [] (no such config)."""
     path = Path(path)
     if path.is_file():

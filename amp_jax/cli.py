@@ -76,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a case", description="Train a case by name or config file.",
                            epilog=keys_help(), formatter_class=_KeysHelpFormatter)
-    train.add_argument("case", nargs="?", help="case name (see `amp-jax cases`) or a config YAML")
+    train.add_argument("case", nargs="?", help="case name (see `amp-jax cases`) or a config YAML; not needed "
+                                               "with --resume --out_dir RUN (the run's own settings)")
     train.add_argument("--config", help="config YAML (instead of a case name)")
     train.add_argument("--out_dir", help="run directory (default: output/<case>)")
     train.add_argument("--max_samples", type=int, help="stop after this many environment steps")
@@ -355,22 +356,21 @@ def _cmd_train(args) -> None:
 def _train_config(args, source: str | None, overrides: dict):
     """The config to train with. A resumed run keeps the settings its config.yaml records (a case named
     beside it must be the run's case), so `train CASE --out_dir RUN --resume` needs none of the run's
-    options again; --config FILE instead resumes with FILE's settings, and either way the options given
-    here are checked by checkpoint.resume_changes."""
+    options again; a config file (--config FILE or FILE.yaml) instead resumes with FILE's settings, and
+    either way the options given here are checked by checkpoint.resume_changes."""
     from amp_jax.catalog import case_path
     from amp_jax.config import load_config
     from amp_jax.training import checkpoint
 
     named = load_config(case_path(source), overrides, _option_keys(args)) if source else None
-    run_config = Path(args.out_dir or Path("output") / (named.case if named else "")) / checkpoint.CONFIG_FILE
-    if not args.resume or args.config or not run_config.is_file():
-        if named is None:
-            raise InputError(f"--resume: {run_config.parent} is not a run directory (no {checkpoint.CONFIG_FILE})")
+    run_dir = Path(args.out_dir or Path("output") / (named.case if named else ""))
+    from_file = bool(args.config) or (source is not None and Path(source).suffix in (".yaml", ".yml"))
+    if not args.resume or from_file or (named is not None and not (run_dir / checkpoint.CONFIG_FILE).is_file()):
         return named
-    cfg = load_config(run_config, overrides, _option_keys(args))
+    cfg = checkpoint.load_run_config(run_dir, overrides, _option_keys(args))
     if named is not None and named.case != cfg.case:
-        raise InputError(f"{run_config.parent}: a run of {cfg.case}, not {named.case}; resume it as {cfg.case} or "
-                         "start a new run with another --out_dir")
+        raise InputError(f"{run_dir}: a run of {cfg.case}, not {named.case}; resume it as {cfg.case} or start a "
+                         "new run with another --out_dir")
     return cfg
 
 

@@ -380,7 +380,12 @@ def _validate(cfg: Config) -> None:
             raise InputError(f"env.{key}: file not found: {getattr(cfg.env, key)}")
 
 
-def config_from_dict(data: dict) -> Config:
+def config_from_dict(data: dict, overrides: dict[str, Any] | None = None) -> Config:
+    """A validated Config from a nested mapping of some of its keys, with dotted-key overrides on top."""
+    if overrides:
+        data = copy.deepcopy(data)
+        for key, value in overrides.items():
+            _set_path(data, key, value)
     cfg = _build(Config, data, "")
     _validate(cfg)
     return cfg
@@ -420,7 +425,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         raise InputError(f"--set {key.strip()}: the value is not valid YAML: {e}") from None
 
 
-def _read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict:
+    """A YAML file's mapping; InputError naming the file where it is not valid YAML or not a mapping."""
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as e:
@@ -428,6 +434,17 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise InputError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
     return data
+
+
+def dotted_keys(tree: dict, prefix: str = "") -> dict:
+    """{'train.num_envs': 16, ...} of a nested config dict."""
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(dotted_keys(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _merged(base: dict, over: dict) -> dict:
@@ -450,9 +467,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
     sources = config_sources(path)
     if not sources:
         raise InputError(f"{path}: config file not found")
-    data = _read_yaml(sources[0])
+    data = read_yaml(sources[0])
     if len(sources) == 2:  # a case with a preset: the preset's keys over the case's, named after both
-        preset = _read_yaml(sources[1])
+        preset = read_yaml(sources[1])
         description = f"{data.get('description', '')}; {preset.pop('description', sources[1].stem)}"
         data = _merged(data, {**preset, "case": path.stem, "description": description})
     where = " + ".join(map(str, sources))  # what an error names

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from amp_jax.catalog import CONFIG_DIR, PRESET_DIR, case_names, case_path, preset_names
-from amp_jax.config import load_config, to_dict
+from amp_jax.config import dotted_keys, load_config, to_dict
 from amp_jax.errors import InputError
 from amp_jax.eval import report as eval_report
 from amp_jax.learning.train_step import init_train_state, make_train_step
@@ -105,7 +105,7 @@ def test_a_case_with_a_preset_is_the_case_with_the_presets_keys(case):
     description extended; a case with a preset that does not exist is not found."""
     preset = yaml.safe_load((PRESET_DIR / "fast.yaml").read_text())
     description = preset.pop("description")
-    expected = to_dict(load_config(CONFIG_DIR / f"{case}.yaml", dict(_dotted(preset))))
+    expected = to_dict(load_config(CONFIG_DIR / f"{case}.yaml", dotted_keys(preset)))
     got = to_dict(load_config(case_path(f"{case}_fast")))
     assert got.pop("case") == f"{case}_fast" and got.pop("description") == f"{expected.pop('description')}; {description}"
     del expected["case"]
@@ -122,11 +122,6 @@ def test_a_bad_preset_is_refused_naming_the_case_and_the_preset_file(tmp_path, m
         load_config(case_path("amp_go2_bad"))
     assert str(refused.value) == (f"{CONFIG_DIR / 'amp_go2.yaml'} + {tmp_path / 'bad.yaml'}: "
                                   "agent.actor_epochs: must be positive, got 0")
-
-
-def _dotted(tree: dict, prefix: str = ""):
-    for k, v in tree.items():
-        yield from _dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else [(f"{prefix}{k}", v)]
 
 
 def test_the_cases_of_a_character_share_its_physics_settings():

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from amp_jax import __version__
 from amp_jax.catalog import CONFIG_DIR
 from amp_jax.cli import _parser, main
-from amp_jax.config import load_config
+from amp_jax.config import load_config, to_dict
 from amp_jax.errors import InputError
 from amp_jax.paths import check_output_file
 from amp_jax.training import checkpoint
@@ -116,6 +117,26 @@ def test_resume_takes_the_runs_own_settings_without_repeating_its_options(tmp_pa
              "not amp_humanoid")
     _refused(capfd, ["train", "--out_dir", tmp_path / "nothing", "--resume"], "not a run directory")
     _refused(capfd, ["train", "--resume"], "give a case name")
+
+
+def test_a_run_recorded_before_a_setting_existed_keeps_running_without_it(run_dir, capfd, monkeypatch):
+    """A config.yaml without env.physics.ball_axis_limits (recorded before per-axis ball limits existed)
+    loads with them off, as it was trained; resuming it is not a change, switching them on is refused."""
+    recorded = to_dict(load_config(SMOKE))
+    del recorded["env"]["physics"]["ball_axis_limits"]
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(recorded, sort_keys=False))
+    assert checkpoint.load_run_config(run_dir).env.physics.ball_axis_limits is False
+    assert checkpoint.resume_changes(run_dir, checkpoint.load_run_config(run_dir)) == []
+    _refused(capfd, ["train", "--out_dir", run_dir, "--resume", "--set", "env.physics.ball_axis_limits=true"],
+             "env.physics.ball_axis_limits: False -> True")
+
+
+def test_resume_from_a_config_file_uses_the_files_settings(run_dir, tmp_path, capfd):
+    """`train FILE.yaml --resume` (like --config FILE) resumes with FILE's settings: an edited file is refused."""
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(SMOKE.read_text().replace("num_envs: 16", "num_envs: 32"))
+    for argv in ([edited], ["--config", edited]):
+        _refused(capfd, ["train", *argv, "--out_dir", run_dir, "--resume"], "train.num_envs: 16 -> 32")
 
 
 # -- 2. damaged checkpoints --------------------------------------------------------------------------------------

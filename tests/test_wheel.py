@@ -38,6 +38,9 @@ def test_the_wheel_holds_every_module_and_data_file(installed):
             rel = f.relative_to(REPO_ROOT)
             inside = rel if folder == "amp_jax" else Path("amp_jax", "_data", rel)
             assert (site / inside).is_file(), f"{rel} is not in the wheel"
+    # and no config the checkout lacks (a stale build/ folder would ship one, shadowing a preset)
+    shipped = {p.relative_to(site / "amp_jax" / "_data") for p in (site / "amp_jax/_data/configs").rglob("*.yaml")}
+    assert shipped == {p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "configs").rglob("*.yaml")}
 
 
 def _amp_jax(installed, *args, timeout=600):

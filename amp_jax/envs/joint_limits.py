@@ -10,8 +10,8 @@ joint's angular velocity,
 
 where J_r is SO(3)'s right Jacobian (v' = J_r(v)^-1 w for the child-frame angular velocity w), and
 k = STIFFNESS_PER_KP * kp per DoF. The joint's damping (the servo's D term, integrated implicitly) damps
-it. A servo pushing past the limit at its torque limit holds the joint within tau_max / k of it (2-3
-degrees for the humanoid). The one-DoF bound for stability of MuJoCo's Euler step with implicit damping,
+it. A servo pushing past the limit at its torque limit holds the joint within tau_max / k of it (1-3
+degrees for the humanoid, up to 6 for SMPL). The one-DoF bound for stability of MuJoCo's Euler step with implicit damping,
 k dt^2 / I < 4 + 2 kd dt / I, allows about 24 kp at the tightest DoF (the humanoid's and SMPL's ankles,
 at 120 Hz); 10 keeps a margin for the coupling between DoFs.
 """
@@ -31,7 +31,7 @@ def right_jacobian_inv_transpose(v, f):
     """J_r(v)^-T f for rotation vectors v [..., 3] (|v| <= pi) and vectors f [..., 3]:
     f - v x f / 2 + c v x (v x f), c = 1/t^2 - cot(t/2) / (2t) with t = |v| (1/12 + t^2/720 near 0)."""
     t2 = jnp.sum(v * v, axis=-1, keepdims=True)
-    t = jnp.sqrt(jnp.maximum(t2, 1e-12))
+    t = jnp.sqrt(jnp.maximum(t2, 1e-12))  # the gradient stays finite at v = 0
     small = t < 1e-3
     t_safe = jnp.where(small, 1.0, t)
     c = jnp.where(small, 1.0 / 12.0 + t2 / 720.0,

@@ -20,7 +20,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import yaml
 
-from amp_jax.config import Config, config_from_dict, to_dict
+from amp_jax.config import Config, dotted_keys, load_config, read_yaml, to_dict
 from amp_jax.errors import InputError
 
 CONFIG_FILE = "config.yaml"
@@ -31,31 +31,35 @@ UNREADABLE_DIR = "checkpoints_unreadable"
 RESUME_MAY_CHANGE = ("description", "train.max_samples", "train.iters_per_output", "train.test_episodes",
                      "train.keep_checkpoints", "train.video_every", "train.eval_every", "train.num_devices")
 
+# Config keys added after runs were recorded without them, at the value that reproduces such a run (a run's
+# config.yaml holds every key there was when it started, so a key it lacks is a feature it ran without).
+ABSENT_IN_OLDER_RUNS = {"env.physics.ball_axis_limits": False}
+
 
 def save_config(run_dir: Path, cfg: Config) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
-def load_run_config(run_dir: str | Path) -> Config:
-    """The resolved config a run was started with."""
+def load_run_config(run_dir: str | Path, overrides: dict | None = None, flags: dict[str, str] | None = None) -> Config:
+    """The resolved config a run was started with (a key added since at the value that reproduces the run:
+    ABSENT_IN_OLDER_RUNS), with dotted-key overrides on top (errors name them as config.load_config does)."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise InputError(f"{run_dir}: not a run directory (no {CONFIG_FILE})")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid YAML: {e}") from None
-    try:
-        return config_from_dict(data)
-    except InputError as e:
-        raise InputError(f"{path}: {e}") from None
+    return load_config(path, {**older_run_values(read_yaml(path)), **(overrides or {})}, flags)
+
+
+def older_run_values(recorded: dict) -> dict:
+    """{key: value} of the ABSENT_IN_OLDER_RUNS keys that a recorded config (a nested mapping) lacks."""
+    keys = dotted_keys(recorded)
+    return {k: v for k, v in ABSENT_IN_OLDER_RUNS.items() if k not in keys}
 
 
 def resume_changes(run_dir: str | Path, cfg: Config) -> list[str]:
     """The settings of `cfg` that differ from those RUN_DIR/config.yaml records, as 'key: old -> new', when
     all are RESUME_MAY_CHANGE. Raises InputError naming the others, if any (before anything is written)."""
-    old, new = _dotted(to_dict(load_run_config(run_dir))), _dotted(to_dict(cfg))
+    old, new = dotted_keys(to_dict(load_run_config(run_dir))), dotted_keys(to_dict(cfg))
     changed = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     lines = [f"{k}: {old.get(k)} -> {new.get(k)}" for k in changed]
     fixed = [line for k, line in zip(changed, lines) if k not in RESUME_MAY_CHANGE]
@@ -64,17 +68,6 @@ def resume_changes(run_dir: str | Path, cfg: Config) -> list[str]:
                          f"{'; '.join(fixed)}; resume without changing them, or start a new run with another "
                          f"--out_dir (--init_from {run_dir} continues its learner there)")
     return lines
-
-
-def _dotted(tree: dict, prefix: str = "") -> dict:
-    """{'train.num_envs': 16, ...} of a nested config dict."""
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_dotted(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def manager(run_dir: str | Path, keep: int = 3) -> ocp.CheckpointManager:

@@ -97,7 +97,7 @@ def _load_npz(path: Path) -> dict[str, np.ndarray]:
 
 def _config(path: Path, data) -> Config:
     try:
-        return config_from_dict(data)
+        return config_from_dict(data, checkpoint.older_run_values(data) if isinstance(data, dict) else None)
     except InputError as e:
         raise InputError(f"{path}: {e}") from None
 
