@@ -12,18 +12,16 @@ from the clip's start (at most 4 s = 120 steps; no reference-state start, so the
 through the clip itself): its length, whether it fell, mm_stay (the mean motion-matching distance of
 its poses to the clip, 0 best) and mm_cover (the fraction of the clip's poses it comes near, 1 best);
 and the fall rate of the training episodes (stochastic policy, reference-state starts) over the last
-RECENT iterations. learned() is the thresholds. Measured (seed 1, 300 iterations of 32 envs x 16 steps,
+RECENT iterations. learned() is the thresholds. Measured (seed 0, 300 iterations of 32 envs x 16 steps,
 this repository's 2-core CPU; another CPU gives other floating-point roundings, so other trajectories):
 
     policy                  ep. length  fell  mm_stay  mm_cover  training fall rate  learned
-    untrained                       12   yes     0.62      0.25     1.00 (1st iter)   no
-    trained                        120    no     0.23      1.00     0.00              yes
-    discriminator frozen           120    no     1.72      0.22     0.29              no
-    style reward sign flipped        9   yes     0.77      0.21     1.00              no
+    untrained                       12   yes     0.64      0.24     1.00 (1st iter)   no
+    trained                        120    no     0.25      0.99     0.01              yes
+    discriminator frozen           120    no     1.39      0.26     0.21              no
+    style reward sign flipped        9   yes     0.82      0.21     1.00              no
 
-With the ball joints' per-axis limits (on by default since 2026-11-28) seeds 2 and 3 learn as well
-(mm_stay 0.27 and 0.20, mm_cover 1.0, training fall rates 0.00 and 0.02); seed 0 passes with the least
-margin (mm_stay 0.38, training fall rate 0.06), which is why the test uses seed 1. A frozen discriminator's
+Seeds 1 and 2 learn as well (mm_stay 0.16 and 0.27, mm_cover 1.0, no falls). A frozen discriminator's
 reward (positive, from a random network) still pays for staying up, so that learner stops falling, but
 it never learns the swing. CPU time of the file: about 4.5 minutes (two compiled training steps, one
 compiled test rollout; about 0.1 s per iteration).
@@ -55,7 +53,7 @@ CHARACTER = Path(__file__).resolve().parent / "data" / "swinger.xml"
 PERIOD = 1.5  # seconds per swing
 ITERATIONS = 300
 NUM_ENVS = 32
-SEED = 1
+SEED = 0
 RECENT = 20  # the last iterations whose training episodes are counted
 
 # learned(): the largest mm_stay (0 best), the smallest mm_cover (1 best), the largest training fall rate.
