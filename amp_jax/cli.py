@@ -179,11 +179,12 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--loop", action="store_true", help="amass: the clip wraps around")
     imp.add_argument("--debug", action="store_true", help="show tracebacks")
 
-    plot = sub.add_parser("plot", help="draw a run's learning curves to PNG",
+    plot = sub.add_parser("plot", help="draw a run's learning curves to PNG (several runs: on the same panels)",
                           description="Draw a run's learning curves from its metrics.jsonl to PNGs: an overview and "
-                                      "one per panel.")
-    plot.add_argument("run_dir", help="run directory holding metrics.jsonl")
-    plot.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/plots)")
+                                      "one per panel. Several runs are drawn together, one colour each, to compare "
+                                      "them.")
+    plot.add_argument("run_dirs", nargs="+", metavar="run_dir", help="run directory holding metrics.jsonl")
+    plot.add_argument("--out", help="folder for the PNGs (default: RUN_DIR/plots; needed for several runs)")
     plot.add_argument("--debug", action="store_true", help="show tracebacks")
 
     bench = sub.add_parser("bench", help="raw physics vs training-step throughput, per character and batch",
@@ -552,11 +553,11 @@ def _cmd_import(args) -> None:
 
 
 def _cmd_plot(args) -> None:
-    from amp_jax.training.plot import plot_run
+    from amp_jax.training.plot import plot_runs
 
-    if args.out or (Path(args.run_dir) / "metrics.jsonl").is_file():
-        check_output_dir(args.out or Path(args.run_dir) / "plots", "--out")
-    for path in plot_run(args.run_dir, args.out):
+    if args.out or (len(args.run_dirs) == 1 and (Path(args.run_dirs[0]) / "metrics.jsonl").is_file()):
+        check_output_dir(args.out or Path(args.run_dirs[0]) / "plots", "--out")
+    for path in plot_runs(args.run_dirs, args.out):
         print(f"wrote {path}")
 
 

@@ -8,7 +8,7 @@ from PIL import Image
 
 from amp_jax.cli import main
 from amp_jax.errors import InputError
-from amp_jax.training.plot import figures, plot_run, read_metrics
+from amp_jax.training.plot import figures, plot_runs, read_metrics
 
 
 def _row(iteration, **metrics):
@@ -50,7 +50,7 @@ def test_read_metrics_keeps_the_later_row_of_a_resumed_iteration_and_skips_a_tor
 
 
 def test_curves_hold_the_logged_points(run):
-    figs = figures(read_metrics(run / "metrics.jsonl"))
+    figs = figures({"run": read_metrics(run / "metrics.jsonl")})
     assert list(figs) == ["learning_curves", "style_reward", "motion_matching_stay", "motion_matching_cover",
                           "episode_length", "disc_accuracy"]  # a task reward of 0 is a style-only case's
     lines = _lines(figs["learning_curves"])
@@ -72,7 +72,7 @@ def test_task_reward_is_drawn_for_a_task_case(run):
     rows = read_metrics(run / "metrics.jsonl")
     for r in rows:
         r["task_reward_mean"] = 0.01 * r["iteration"]
-    lines = _lines(figures(rows)["task_reward"])
+    lines = _lines(figures({"run": rows})["task_reward"])
     assert lines["task reward"]["task_reward_mean"] == ([16.0, 32.0, 48.0, 64.0, 80.0, 96.0],
                                                       [0.01, 0.02, 0.03, 0.04, 0.05, 0.06])
 
@@ -91,8 +91,36 @@ def test_plot_command_writes_pngs_of_the_figure_size(run, tmp_path, capsys):
 
 
 def test_plot_defaults_to_run_dir_plots(run):
-    paths = plot_run(run)
+    paths = plot_runs([run])
     assert paths[0] == run / "plots" / "learning_curves.png" and all(p.stat().st_size > 0 for p in paths)
+
+
+def test_several_runs_are_drawn_together_one_colour_each(run, tmp_path, capsys):
+    """A second run (a preset, say) of 3 iterations with a task reward: each panel holds both runs' lines,
+    labelled by run (and metric, for the two accuracies), each run in the same colour on every panel."""
+    preset = tmp_path / "preset"
+    preset.mkdir()
+    _write(preset / "metrics.jsonl", [_row(i, disc_reward_mean=0.5, disc_agent_acc=0.6, disc_demo_acc=0.7,
+                                           train_episode_length=20.0, task_reward_mean=0.2) for i in (1, 2, 3)])
+    out = tmp_path / "compare"
+    assert main(["plot", str(run), str(preset), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"wrote {out / 'learning_curves.png'}"
+    figs = figures({"run": read_metrics(run / "metrics.jsonl"), "preset": read_metrics(preset / "metrics.jsonl")})
+    lines = _lines(figs["learning_curves"])
+    assert lines["style reward"]["run"][1] == pytest.approx([0.1, 0.2, 0.3, 1.4, 1.5, 1.6])
+    assert lines["style reward"]["preset"] == ([16.0, 32.0, 48.0], [0.5, 0.5, 0.5])
+    assert lines["task reward"] == {"preset": ([16.0, 32.0, 48.0], [0.2, 0.2, 0.2])}  # the run's are all 0
+    assert sorted(lines["discriminator accuracy"]) == ["preset: disc_agent_acc", "preset: disc_demo_acc",
+                                                       "run: disc_agent_acc", "run: disc_demo_acc"]
+    colours = {ln.get_label(): ln.get_color() for ax in figs["learning_curves"].axes for ln in ax.lines}
+    assert colours["run"] == colours["run: disc_agent_acc"] != colours["preset"] == colours["preset: disc_demo_acc"]
+
+
+def test_several_runs_need_a_folder_and_distinct_runs(run, capsys):
+    for args, message in [([str(run), str(run), "--out", str(run / "x")], "a run directory is given twice"),
+                          ([str(run), str(run.parent)], "several runs are drawn together into one folder")]:
+        assert main(["plot", *args]) == 2
+        assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("content, message", [
@@ -106,7 +134,7 @@ def test_bad_metrics_are_a_clear_error(tmp_path, capsys, content, message):
     if content is not None:
         (tmp_path / "metrics.jsonl").write_text(content)
     with pytest.raises(InputError, match=message):
-        plot_run(tmp_path)
+        plot_runs([tmp_path])
     assert main(["plot", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("amp-jax: error: ") and message in err and len(err.splitlines()) == 1
