@@ -75,7 +75,7 @@ def test_case_trains_checkpoints_and_tests(case, tmp_path):
 
 REPORT_FIELDS = {"bar": dict, "episodes": int, "num_envs": int, "seed": int, "mean_episode_length": float,
                  "episode_steps": int, "fall_rate": float, "mean_style_reward": float, "physics": dict,
-                 "motion_matching": dict, "kick": (dict, type(None)), "task": (dict, type(None))}
+                 "root_speed": dict, "motion_matching": dict, "kick": (dict, type(None)), "task": (dict, type(None))}
 MATCHING_FIELDS = {"stay": float, "cover": float, "clip_frame_step": float, "near": float, "policy_frames": int,
                    "reference_frames": int, "spread": dict}
 KICK_FIELDS = {"foot": str, "clip_peak_height": float, "clip_spin": float, "peak_height_mean": (float, type(None)),
@@ -92,6 +92,8 @@ def check_report_schema(report, env):
         for key, kind in fields.items():
             assert isinstance(part[key], kind), (key, part[key])
     assert 0.0 <= report["fall_rate"] <= 1.0 and report["episode_steps"] == env.episode_steps
+    speed = report["root_speed"]
+    assert set(speed) == {"policy", "reference"} and speed["policy"] >= 0.0 and speed["reference"] >= 0.0
     mm = report["motion_matching"]
     assert mm["stay"] >= 0.0 and 0.0 <= mm["cover"] <= 1.0 and mm["policy_frames"] >= report["episodes"]
     bar = report["bar"]

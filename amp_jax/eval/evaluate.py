@@ -60,7 +60,8 @@ def run_test_rollouts(learner: Learner, env: AmpEnv, state: TrainState, num_epis
 
 
 def rollout_stats(r: EvalRollouts, control_dt: float) -> dict:
-    """Means over the counted episodes: length, fall rate, style reward, return; task measures."""
+    """Means over the counted episodes: length, fall rate, style reward, return; task measures; the root's
+    horizontal speed and the clip's at the same times (None where the rollout holds no reference poses)."""
     lengths = [last + 1 - first for _, first, last in r.episodes]
     stats = {
         "episodes": len(r.episodes),
@@ -75,7 +76,18 @@ def rollout_stats(r: EvalRollouts, control_dt: float) -> dict:
         segment_end[:-1] |= r.target_changed[1:]
         stats.update(location_stats(r.task_metrics["location_distance"], segment_end, control_dt))
     stats.update({f"mean_{k}": float(np.mean(v)) for k, v in r.task_metrics.items() if k.startswith("steering")})
+    stats["mean_root_speed"] = root_speed(r.qpos, r.episodes, control_dt)
+    stats["reference_root_speed"] = root_speed(r.reference, r.episodes, control_dt) if r.reference is not None else None
     return stats
+
+
+def root_speed(qpos: np.ndarray, episodes: list, dt: float) -> float:
+    """The mean horizontal speed (m/s) of the root along its path over the steps inside the counted episodes
+    of qpos [T + 1, E, nq] (root position first): a step into a reset pose is not counted. NaN when no
+    episode is longer than one step."""
+    steps = [np.linalg.norm(np.diff(qpos[first:last + 1, e, :2], axis=0), axis=-1) for e, first, last in episodes]
+    steps = np.concatenate(steps)
+    return float(steps.mean() / dt) if len(steps) else float("nan")
 
 
 def test_policy(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: int, num_envs: int, seed: int = 0):

@@ -121,6 +121,7 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
         "episode_steps": env.episode_steps,
         "fall_rate": stats["fall_rate"],
         "mean_style_reward": stats["mean_style_reward"],
+        "root_speed": {"policy": stats["mean_root_speed"], "reference": stats["reference_root_speed"]},
         "motion_matching": {
             **mm,
             "clip_frame_step": frame_step,
@@ -175,6 +176,7 @@ def _fmt(x, spec: str = ".3f") -> str:
 def markdown_summary(report: dict) -> str:
     """A short Markdown summary of a report (eval_report's, with run_dir, case and iteration added)."""
     mm, kick, task, physics = report["motion_matching"], report["kick"], report["task"], report["physics"]
+    speed = report["root_speed"]
     fraction = report["mean_episode_length"] / report["episode_steps"]
     lines = [
         f"# Evaluation of {report['run_dir']} ({report['case']}, iteration {report['iteration']})",
@@ -188,6 +190,8 @@ def markdown_summary(report: dict) -> str:
         f"| mean episode length | {report['mean_episode_length']:.1f} steps ({100 * fraction:.0f}% of the episode limit) |",
         f"| fall rate | {report['fall_rate']:.3f} |",
         f"| mean style reward | {report['mean_style_reward']:.4f} |",
+        f"| horizontal root speed (the clip's at the same times) | {_fmt(speed['policy'], '.3f')} m/s "
+        f"({_fmt(speed['reference'], '.3f')} m/s) |",
         f"| stays on the data: mean distance to the nearest reference pose (0 best, ~1.4 unrelated) | {mm['stay']:.3f} |",
         f"| covers the data: reference poses within {mm['near']} of a policy pose | {mm['cover']:.3f} |",
     ]
