@@ -247,8 +247,9 @@ class TrainConfig:
     keep_checkpoints: int = setting(3, "Newest checkpoints kept in RUN_DIR/checkpoints.", rule=POSITIVE)
     video_every: int = setting(0, "Render a 4 s policy video every this many iterations (0: off). Written to "
                                   "RUN_DIR/videos and TensorBoard.", rule=NON_NEGATIVE)
-    eval_every: int = setting(50, "Log the motion-matching score every this many iterations (0: off). mm_stay and "
-                                  "mm_cover, from the first episode of up to 4 environments.", rule=NON_NEGATIVE)
+    eval_every: int = setting(50, "Log the motion-matching score every this many iterations (0: off). mm_stay, "
+                                  "mm_cover and the root's speed (root_speed, m/s), from the first episode of up to 4 "
+                                  "environments.", rule=NON_NEGATIVE)
     num_devices: int = setting(0, "Devices the environments are split over (0: every visible device).",
                                rule=NON_NEGATIVE)
     matmul_precision: Literal["highest", "high", "default"] = setting(

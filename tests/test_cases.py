@@ -99,6 +99,9 @@ def check_report_schema(report, env):
     bar = report["bar"]
     assert bar["passed"] == all(m["passed"] for m in bar["measures"].values())
     assert {"fall_rate", "mm_stay", "mm_cover"} <= set(bar["measures"])
+    # The speed bar judges the style-only walks and pace, which all travel (the spinkick has its kick, task cases
+    # their task).
+    assert ("root_speed" in bar["measures"]) == (report["kick"] is None and report["task"] is None)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.endswith(PRESETS)])

@@ -1,8 +1,12 @@
-"""Test-mode statistics by hand (amp_jax/eval/evaluate.py)."""
+"""Test-mode statistics by hand (amp_jax/eval/evaluate.py), and the speed bar (amp_jax/eval/report.py)."""
 
 import numpy as np
+import pytest
 
-from amp_jax.eval.evaluate import root_speed
+from amp_jax.eval import report
+from amp_jax.eval.evaluate import clip_root_speed, root_speed
+from amp_jax.motion.clip import Clip
+from amp_jax.motion.library import build_motion_library
 
 
 def test_root_speed_follows_the_path_inside_episodes_only():
@@ -18,3 +22,34 @@ def test_root_speed_follows_the_path_inside_episodes_only():
     # Env 0: poses 0..2, two steps of 0.5 m; env 1: poses 0..3, three steps of 1 m. 5 steps, 3.5 m, 2.5 s.
     np.testing.assert_allclose(root_speed(qpos, episodes, dt), (2 * 0.5 + 3 * 1.0) / (5 * dt))
     assert np.isnan(root_speed(qpos, [(0, 3, 3)], dt))  # a one-step episode has no path inside it
+
+
+def _clip(root_xy, fps=30.0):
+    n = len(root_xy)
+    root_pos = np.concatenate([root_xy, np.full((n, 1), 0.9)], axis=1)
+    root_pos[::2, 2] = 1.2  # bobbing up and down does not count
+    return Clip(fps=fps, loop=False, root_pos=root_pos.astype(np.float32),
+                root_rot=np.tile(np.float32([1, 0, 0, 0]), (n, 1)), dof_pos=np.zeros((n, 28), np.float32))
+
+
+def test_the_clips_speed_is_their_path_weighted_as_the_library_draws_them(humanoid):
+    # Clip 0: 1 s along x at 1 m/s; clip 1: 0.5 s along y at 2 m/s. Weights 3:1: (3 * 1 + 1 * 2) / 4 m/s.
+    t0, t1 = np.arange(31) / 30, np.arange(16) / 30
+    clips = [_clip(np.stack([t0, 0 * t0], 1)), _clip(np.stack([0 * t1, 2 * t1], 1))]
+    library = build_motion_library(humanoid.layout, clips, [3.0, 1.0])
+    assert clip_root_speed(library, 1 / 30) == pytest.approx(1.25, rel=1e-4)
+    assert clip_root_speed(library, 1 / 10) == pytest.approx(1.25, rel=1e-4)  # a straight path at any rate
+
+
+def test_the_speed_bar_is_a_travelling_clips_speed_within_20_percent():
+    no_falls, on_data, step = {"fall_rate": 0.0}, {"stay": 0.1, "cover": 1.0}, 0.3
+    for policy, passed in ((0.75, False), (0.8, True), (1.0, True), (1.2, True), (1.25, False), (float("nan"), False)):
+        bar = report.bar_report(no_falls, on_data, step, None, {"policy": policy, "reference": 1.0})
+        assert bar["measures"]["root_speed"]["passed"] == passed and bar["passed"] == passed, policy
+    # Marking time on the spot in the clip's poses passes every other bar.
+    bar = report.bar_report(no_falls, on_data, step, None, {"policy": 0.15, "reference": 0.93})
+    assert [k for k, m in bar["measures"].items() if not m["passed"]] == ["root_speed"]
+    assert "root_speed" not in report.bar_report(no_falls, on_data, step, None)["measures"]
+    # A clip that hardly travels (a dance on the spot: 0.1 m/s of sway) has no speed to keep.
+    swaying = report.bar_report(no_falls, on_data, step, None, {"policy": 0.3, "reference": 0.1})
+    assert "root_speed" not in swaying["measures"] and swaying["passed"]

@@ -30,7 +30,7 @@ def run(tmp_path):
     rows[2].update(mm_stay=0.8, mm_cover=0.1)
     rows += [_row(i, disc_reward_mean=0.1 * i + 1.0, disc_agent_acc=0.5, disc_demo_acc=0.9,
                   train_episode_length=10.0 + i) for i in range(4, 7)]
-    rows[-1].update(mm_stay=0.6, mm_cover=0.3)
+    rows[-1].update(mm_stay=0.6, mm_cover=0.3, root_speed=0.7)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     _write(run_dir / "metrics.jsonl", rows, tail='{"iteration": 7, "sam')
@@ -52,9 +52,9 @@ def test_read_metrics_keeps_the_later_row_of_a_resumed_iteration_and_skips_a_tor
 def test_curves_hold_the_logged_points(run):
     figs = figures({"run": read_metrics(run / "metrics.jsonl")})
     assert list(figs) == ["learning_curves", "style_reward", "motion_matching_stay", "motion_matching_cover",
-                          "episode_length", "disc_accuracy"]  # a task reward of 0 is a style-only case's
+                          "root_speed", "episode_length", "disc_accuracy"]  # a task reward of 0: style only
     lines = _lines(figs["learning_curves"])
-    assert len(lines) == 5
+    assert len(lines) == 6
     x, y = lines["style reward"]["disc_reward_mean"]
     assert x == [16.0, 32.0, 48.0, 64.0, 80.0, 96.0]
     np.testing.assert_allclose(y, [0.1, 0.2, 0.3, 1.4, 1.5, 1.6])
@@ -62,6 +62,7 @@ def test_curves_hold_the_logged_points(run):
                                                                        [11.0, 13.0, 14.0, 15.0, 16.0])
     assert lines["motion matching: stays on the data (0 is best)"]["mm_stay"] == ([48.0, 96.0], [0.8, 0.6])
     assert lines["motion matching: covers the data (1 is best)"]["mm_cover"] == ([48.0, 96.0], [0.1, 0.3])
+    assert lines["root speed of the probe's episodes (m/s)"]["root_speed"] == ([96.0], [0.7])  # logged once
     accuracy = lines["discriminator accuracy"]
     assert accuracy["disc_agent_acc"][1] == [0.5] * 6 and accuracy["disc_demo_acc"][1] == [0.9] * 6
     # The single-panel figure draws the same points.
@@ -80,8 +81,8 @@ def test_task_reward_is_drawn_for_a_task_case(run):
 def test_plot_command_writes_pngs_of_the_figure_size(run, tmp_path, capsys):
     out = tmp_path / "plots"
     assert main(["plot", str(run), "--out", str(out)]) == 0
-    names = ["learning_curves", "style_reward", "motion_matching_stay", "motion_matching_cover", "episode_length",
-             "disc_accuracy"]
+    names = ["learning_curves", "style_reward", "motion_matching_stay", "motion_matching_cover", "root_speed",
+             "episode_length", "disc_accuracy"]
     assert capsys.readouterr().out.splitlines() == [f"wrote {out / n}.png" for n in names]
     overview = Image.open(out / "learning_curves.png")
     assert overview.size == (1500, 720)  # 3 x 2 panels of 5 x 3.6 inches at 100 dpi

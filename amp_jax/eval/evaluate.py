@@ -61,7 +61,7 @@ def run_test_rollouts(learner: Learner, env: AmpEnv, state: TrainState, num_epis
 
 def rollout_stats(r: EvalRollouts, control_dt: float) -> dict:
     """Means over the counted episodes: length, fall rate, style reward, return; task measures; the root's
-    horizontal speed and the clip's at the same times (None where the rollout holds no reference poses)."""
+    horizontal speed."""
     lengths = [last + 1 - first for _, first, last in r.episodes]
     stats = {
         "episodes": len(r.episodes),
@@ -77,7 +77,6 @@ def rollout_stats(r: EvalRollouts, control_dt: float) -> dict:
         stats.update(location_stats(r.task_metrics["location_distance"], segment_end, control_dt))
     stats.update({f"mean_{k}": float(np.mean(v)) for k, v in r.task_metrics.items() if k.startswith("steering")})
     stats["mean_root_speed"] = root_speed(r.qpos, r.episodes, control_dt)
-    stats["reference_root_speed"] = root_speed(r.reference, r.episodes, control_dt) if r.reference is not None else None
     return stats
 
 
@@ -88,6 +87,16 @@ def root_speed(qpos: np.ndarray, episodes: list, dt: float) -> float:
     steps = [np.linalg.norm(np.diff(qpos[first:last + 1, e, :2], axis=0), axis=-1) for e, first, last in episodes]
     steps = np.concatenate(steps)
     return float(steps.mean() / dt) if len(steps) else float("nan")
+
+
+def clip_root_speed(library, dt: float) -> float:
+    """The clips' mean horizontal root speed (m/s) along their paths, sampled every dt and weighted as the
+    library draws clips: the speed a policy that imitates them should move at."""
+    states, clip_ids = motion_matching.reference_states(library, dt)
+    steps = np.linalg.norm(np.diff(np.asarray(states.root_pos)[:, :2], axis=0), axis=1)
+    within = clip_ids[1:] == clip_ids[:-1]
+    speeds = [steps[within & (clip_ids[1:] == c)].mean() / dt for c in range(library.num_clips)]
+    return float(np.dot(np.asarray(library.clip_weight, np.float64), speeds))
 
 
 def test_policy(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: int, num_envs: int, seed: int = 0):
@@ -123,7 +132,7 @@ def episode_features(layout, r: EvalRollouts) -> np.ndarray:
 class MotionMatchingProbe:
     """The motion-matching score of the deterministic policy during training, cheaply: the first
     episode of each of a few environments, from the same starts every time, with a rollout compiled
-    once. measure() gives the metrics mm_stay and mm_cover."""
+    once. measure() gives the metrics mm_stay, mm_cover and root_speed (m/s)."""
 
     def __init__(self, learner: Learner, env: AmpEnv, num_envs: int = 4):
         self.env = env
@@ -136,4 +145,5 @@ class MotionMatchingProbe:
     def measure(self, state: TrainState) -> dict:
         r = collect_rollouts(self.rollout, state, per_env=1)
         scores = motion_matching.matching_scores(self.reference, episode_features(self.env.layout, r))
-        return {"mm_stay": scores["stay"], "mm_cover": scores["cover"]}
+        return {"mm_stay": scores["stay"], "mm_cover": scores["cover"],
+                "root_speed": root_speed(r.qpos, r.episodes, self.env.control_dt)}

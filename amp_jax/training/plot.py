@@ -14,6 +14,7 @@ PANELS = (
     ("style_reward", "style reward", ("disc_reward_mean",)),
     ("motion_matching_stay", "motion matching: stays on the data (0 is best)", ("mm_stay",)),
     ("motion_matching_cover", "motion matching: covers the data (1 is best)", ("mm_cover",)),
+    ("root_speed", "root speed of the probe's episodes (m/s)", ("root_speed",)),
     ("episode_length", "episode length (steps)", ("train_episode_length",)),
     ("task_reward", "task reward", ("task_reward_mean",)),
     ("disc_accuracy", "discriminator accuracy", ("disc_agent_acc", "disc_demo_acc")),
