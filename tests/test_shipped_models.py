@@ -1,6 +1,6 @@
 """The trained policies in models/ still reach their bars: each models/CASE.npz whose committed eval report
 (models/CASE.eval.json) says its bar passed is evaluated again here, in MJX, on the report's episodes (the same
-starts: a policy that falls once in 64 episodes must not be judged on a 16 of them that hold the fall), and must
+starts: a policy that falls once in 64 episodes must not be judged on 16 of them that hold the fall), and must
 reach the same bar with the same measures (a change to the physics, the observations or the loaders that
 breaks a shipped policy fails here, not in a user's hands)."""
 

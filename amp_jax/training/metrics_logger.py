@@ -15,8 +15,8 @@ from pathlib import Path
 from amp_jax.errors import InputError
 
 # Shown on the console progress line, in this order, when present.
-CONSOLE_KEYS = ("disc_reward_mean", "task_reward_mean", "mm_stay", "mm_cover", "root_speed", "disc_loss", "disc_agent_acc",
-                "disc_demo_acc", "actor_loss", "critic_loss", "train_episode_length")
+CONSOLE_KEYS = ("disc_reward_mean", "task_reward_mean", "mm_stay", "mm_cover", "root_speed", "disc_loss",
+                "disc_agent_acc", "disc_demo_acc", "actor_loss", "critic_loss", "train_episode_length")
 
 
 RATE_WINDOW = 20  # iterations whose median rate gives the ETA
