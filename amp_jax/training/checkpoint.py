@@ -119,7 +119,8 @@ def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
     if not steps:
         raise InputError(f"{mgr.directory}: no checkpoint found")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _flat(template))
-    s, restored = _newest_readable(mgr.directory, steps, lambda s: mgr.restore(s, args=ocp.args.StandardRestore(abstract)))
+    read = lambda s: mgr.restore(s, args=ocp.args.StandardRestore(abstract))  # noqa: E731
+    s, restored = _newest_readable(mgr.directory, steps, read)
     return s, _unflat(restored, template)
 
 
@@ -151,26 +152,42 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def _closed_loop(error) -> bool:
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+def _drop_closed_loop_errors() -> None:
+    """Drop, for the rest of the process, the "Event loop is closed" errors of TensorStore callbacks into
+    Orbax's closed event loop (reported through sys.unraisablehook): when a damaged step fails, reads still in
+    flight call back later, also after `restore` has returned. Everything else still reaches the hook."""
+    hook = sys.unraisablehook
+    if getattr(hook, "drops_closed_loop_errors", False):
+        return
+
+    def filtered(info):
+        if not _closed_loop(info.exc_value):
+            hook(info)
+
+    filtered.drops_closed_loop_errors = True
+    sys.unraisablehook = filtered
+
+
 @contextlib.contextmanager
 def _quiet_orbax():
     """Silence what Orbax and TensorStore print while failing to read a damaged step: absl's and Orbax's
     error logs, and the "Event loop is closed" errors of TensorStore callbacks into Orbax's closed event loop
-    (reported through sys.excepthook or sys.unraisablehook). Everything else still reaches those hooks."""
+    (sys.excepthook here; sys.unraisablehook from here on: _drop_closed_loop_errors)."""
     loggers = [logging.getLogger(name) for name in ("absl", "orbax")]
     levels = [lg.level for lg in loggers]
-    excepthook, unraisablehook = sys.excepthook, sys.unraisablehook
-
-    def closed_loop(error) -> bool:
-        return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
-
+    excepthook = sys.excepthook
+    _drop_closed_loop_errors()
     for lg in loggers:
         lg.setLevel(logging.CRITICAL)
-    sys.excepthook = lambda kind, value, tb: None if closed_loop(value) else excepthook(kind, value, tb)
-    sys.unraisablehook = lambda info: None if closed_loop(info.exc_value) else unraisablehook(info)
+    sys.excepthook = lambda kind, value, tb: None if _closed_loop(value) else excepthook(kind, value, tb)
     try:
         yield
     finally:
-        sys.excepthook, sys.unraisablehook = excepthook, unraisablehook
+        sys.excepthook = excepthook
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
 
