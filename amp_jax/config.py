@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 
 import yaml
 
-from amp_jax.catalog import config_sources, resolve_path
+from amp_jax.catalog import case_path, config_sources, resolve_path
 from amp_jax.errors import InputError
 
 
@@ -456,6 +456,19 @@ def _merged(base: dict, over: dict) -> dict:
     return out
 
 
+def preset_keys(path: Path, case: str) -> dict:
+    """The keys a preset (configs/presets/P.yaml) sets on `case`: its own, with those of its `cases: {case:
+    {...}}` section on top (settings measured on that case only)."""
+    preset = read_yaml(path)
+    per_case = preset.pop("cases", {})
+    if not isinstance(per_case, dict) or not all(isinstance(v, dict) for v in per_case.values()):
+        raise InputError(f"{path}: cases: expected a mapping of case names to config keys")
+    unknown = sorted(c for c in per_case if not case_path(c).is_file())
+    if unknown:
+        raise InputError(f"{path}: cases: no such case {', '.join(unknown)} (the cases: configs/*.yaml)")
+    return _merged(preset, per_case.get(case, {}))
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
                 flags: dict[str, str] | None = None) -> Config:
     """Read a YAML config (or a case with a preset: catalog.config_sources), apply dotted-key overrides,
@@ -469,8 +482,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
     if not sources:
         raise InputError(f"{path}: config file not found")
     data = read_yaml(sources[0])
-    if len(sources) == 2:  # a case with a preset: the preset's keys over the case's, named after both
-        preset = read_yaml(sources[1])
+    if len(sources) == 2:  # a case with a preset: the preset's keys (and its case's own) over the case's
+        preset = preset_keys(sources[1], sources[0].stem)
         description = f"{data.get('description', '')}; {preset.pop('description', sources[1].stem)}"
         data = _merged(data, {**preset, "case": path.stem, "description": description})
     where = " + ".join(map(str, sources))  # what an error names

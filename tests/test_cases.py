@@ -106,17 +106,39 @@ def check_report_schema(report, env):
 
 @pytest.mark.parametrize("case", [c for c in CASES if not c.endswith(PRESETS)])
 def test_a_case_with_a_preset_is_the_case_with_the_presets_keys(case):
-    """CASE_fast resolves to CASE with configs/presets/fast.yaml's keys given as overrides, renamed and its
-    description extended; a case with a preset that does not exist is not found."""
+    """CASE_fast resolves to CASE with configs/presets/fast.yaml's keys (then those of its section for CASE, if
+    any) given as overrides, renamed and its description extended; a case with a preset that does not exist is
+    not found."""
     preset = yaml.safe_load((PRESET_DIR / "fast.yaml").read_text())
     description = preset.pop("description")
-    expected = to_dict(load_config(CONFIG_DIR / f"{case}.yaml", dotted_keys(preset)))
+    own = preset.pop("cases", {}).get(case, {})
+    expected = to_dict(load_config(CONFIG_DIR / f"{case}.yaml", {**dotted_keys(preset), **dotted_keys(own)}))
     got = to_dict(load_config(case_path(f"{case}_fast")))
     assert got.pop("case") == f"{case}_fast" and got.pop("description") == f"{expected.pop('description')}; {description}"
     del expected["case"]
     assert got == expected
     with pytest.raises(InputError, match="config file not found"):
         load_config(case_path(f"{case}_slow"))
+
+
+def test_a_presets_case_section_sets_its_keys_on_that_case_only(tmp_path, monkeypatch):
+    (tmp_path / "p.yaml").write_text("agent: {actor_epochs: 3}\ncases: {amp_go2: {agent: {discount: 0.9}}}\n")
+    monkeypatch.setattr("amp_jax.catalog.PRESET_DIR", tmp_path)
+    go2, g1 = load_config(case_path("amp_go2_p")).agent, load_config(case_path("amp_g1_p")).agent
+    assert (go2.actor_epochs, go2.discount) == (3, 0.9) and (g1.actor_epochs, g1.discount) == (3, 0.99)
+
+
+@pytest.mark.parametrize("cases, error", [
+    ("[amp_go2]", "cases: expected a mapping of case names to config keys"),
+    ("{amp_go2: 0.9}", "cases: expected a mapping of case names to config keys"),
+    ("{amp_go3: {agent: {discount: 0.9}}}", "cases: no such case amp_go3 (the cases: configs/*.yaml)"),
+])
+def test_a_bad_case_section_of_a_preset_is_refused_naming_the_preset_file(tmp_path, monkeypatch, cases, error):
+    (tmp_path / "p.yaml").write_text(f"cases: {cases}\n")
+    monkeypatch.setattr("amp_jax.catalog.PRESET_DIR", tmp_path)
+    with pytest.raises(InputError) as refused:
+        load_config(case_path("amp_g1_p"))
+    assert str(refused.value) == f"{tmp_path / 'p.yaml'}: {error}"
 
 
 def test_a_bad_preset_is_refused_naming_the_case_and_the_preset_file(tmp_path, monkeypatch):
