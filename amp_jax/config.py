@@ -456,7 +456,7 @@ def _merged(base: dict, over: dict) -> dict:
     return out
 
 
-def preset_keys(path: Path, case: str) -> dict:
+def _preset_keys(path: Path, case: str) -> dict:
     """The keys a preset (configs/presets/P.yaml) sets on `case`: its own, with those of its `cases: {case:
     {...}}` section on top (settings measured on that case only)."""
     preset = read_yaml(path)
@@ -483,7 +483,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None,
         raise InputError(f"{path}: config file not found")
     data = read_yaml(sources[0])
     if len(sources) == 2:  # a case with a preset: the preset's keys (and its case's own) over the case's
-        preset = preset_keys(sources[1], sources[0].stem)
+        preset = _preset_keys(sources[1], sources[0].stem)
         description = f"{data.get('description', '')}; {preset.pop('description', sources[1].stem)}"
         data = _merged(data, {**preset, "case": path.stem, "description": description})
     where = " + ".join(map(str, sources))  # what an error names

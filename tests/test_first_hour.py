@@ -180,7 +180,6 @@ def test_damaged_checkpoints_are_skipped_with_one_short_line(tmp_path, capfd, ca
         assert "tensorstore_spec" not in err and len(err) < 300
 
 
-
 def test_late_closed_loop_errors_of_a_damaged_read_are_dropped_and_others_kept(tmp_path, monkeypatch):
     """Reads still in flight when a damaged step fails call into Orbax's closed event loop later, after
     `restore` returned (CI once saw two such errors at a test's teardown): from the first restore on, the
