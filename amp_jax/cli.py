@@ -87,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="stop, saving a checkpoint, at the last iteration that ends within SECONDS of this "
                             "command's start (set-up and compiling included)")
     train.add_argument("--init_from", metavar="PATH",
-                       help="start from a saved learner: a run directory, a learner state (export --format learner) "
+                       help="start from a saved learner: a run directory or one of its checkpoints "
+                            "(RUN/checkpoints/STEP), a learner state (export --format learner) "
                             "or an exported policy .npz (actor and discriminator only); fresh replay buffer and "
                             "environments")
     train.add_argument("--devices", type=int, help="devices to split the environments over (default: all visible)")
@@ -207,7 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="write a trained policy (.npz, ONNX) or a run's learner state",
                             description="Write a trained policy as one .npz or an ONNX model, or a run's learner "
                                         "state (for train --init_from). Formats: amp_jax/training/export.py.")
-    export.add_argument("model", help="run directory (or an exported policy / learner state)")
+    export.add_argument("model", help="run directory, one of its checkpoints (RUN/checkpoints/STEP), an exported "
+                                      "policy or a learner state")
     export.add_argument("--out", required=True, help="policy.npz, policy.onnx, or a folder for --format learner")
     export.add_argument("--format", default="npz", choices=["npz", "onnx", "learner"],
                         help="npz: actor, discriminator, normalisers, log_std, config; onnx: the deterministic "
@@ -231,7 +233,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-MODEL_FILE_HELP = "run directory of a trained model, or an exported policy .npz (amp-jax export)"
+MODEL_FILE_HELP = ("run directory of a trained model (its newest checkpoint) or one of its checkpoints "
+                   "(RUN/checkpoints/STEP), a learner state or an exported policy .npz (amp-jax export)")
 
 
 def _video_size(p: argparse.ArgumentParser) -> None:
@@ -393,14 +396,20 @@ def _cmd_test(args) -> None:
     print(f"Mean Style Reward: {stats['mean_style_reward']:.4f}")
     print(f"Episodes: {stats['episodes']}")
     if args.visualize == "true":
-        _visualize(env, learner, state, _output_folder(run_dir), args.seed or 0)
+        _visualize(env, learner, state, _output_file(run_dir, "videos", "test.mp4"), args.seed or 0)
 
 
-def _output_folder(model_file) -> Path:
-    """Where test and eval write by default: the run directory, or for an exported file a folder beside
-    it named after it (policy.npz: policy/)."""
+def _output_file(model_file, folder: str, name: str) -> Path:
+    """Where test and eval write by default: FOLDER/NAME in the run directory (or learner state); for one
+    of a run's checkpoints, RUN/checkpoints/STEP, in the run directory with the step in the name
+    (eval/report_STEP.json); for an exported file, in a folder beside it named after it (policy/FOLDER/NAME)."""
+    from amp_jax.training.learner_state import run_checkpoint
+
     path = Path(model_file)
-    return path if path.is_dir() else path.with_suffix("")
+    run, step = run_checkpoint(path) or (path, None)
+    if step is not None:
+        name = f"{Path(name).stem}_{step}{Path(name).suffix}"
+    return (run if run.is_dir() else run.with_suffix("")) / folder / name
 
 
 def _cmd_eval(args) -> None:
@@ -411,7 +420,7 @@ def _cmd_eval(args) -> None:
     if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
         raise InputError("eval: --test_episodes and --num_envs must be >= 1")
     learner_state.kind_of(args.model_file)  # a run, learner state or exported policy, before eval/ is made
-    out = check_output_file(args.out or _output_folder(args.model_file) / "eval" / "report.json", (".json",), "--out")
+    out = check_output_file(args.out or _output_file(args.model_file, "eval", "report.json"), (".json",), "--out")
     _configure_jax()
     report = evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0, args.engine)
     md, summary = eval_report.write_report(report, out)
@@ -451,9 +460,9 @@ def _cmd_render(args) -> None:
     print(f"wrote {write_video(args.out, frames, fps)} ({len(frames)} frames, iteration {step})")
 
 
-def _visualize(env, learner, state, run_dir: Path, seed: int) -> None:
-    """One deterministic rollout of episode length in MuJoCo's viewer, or, without a display, to
-    RUN_DIR/videos/test.mp4 (shown inline in a notebook)."""
+def _visualize(env, learner, state, video: Path, seed: int) -> None:
+    """One deterministic rollout of episode length in MuJoCo's viewer, or, without a display, to `video`
+    (shown inline in a notebook)."""
     import jax
 
     from amp_jax.eval.rollout import make_rollout
@@ -464,7 +473,7 @@ def _visualize(env, learner, state, run_dir: Path, seed: int) -> None:
     qpos = make_rollout(learner, env, 1, env.episode_steps)(state, jax.random.PRNGKey(seed)).qpos[:, 0]
     if view(env.character.mj_model, qpos, fps):
         return
-    path = write_video(run_dir / "videos" / "test.mp4", render_qpos(env.character.mj_model, qpos), fps)
+    path = write_video(video, render_qpos(env.character.mj_model, qpos), fps)
     print(f"no display: wrote {path}")
     show_in_notebook(path)
 

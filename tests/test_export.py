@@ -6,6 +6,7 @@ rollouts of `test`/`eval` from it and from its export compile once (the same pro
 """
 
 import json
+import shutil
 
 import jax
 import numpy as np
@@ -20,13 +21,14 @@ from amp_jax.learning.train_step import init_train_state
 from amp_jax.training import checkpoint, export, learner_state, trainer
 from amp_jax.training.build import build, build_env, load_trained
 
-SMOKE = {"train.num_envs": 4, "train.test_episodes": 0, "train.eval_every": 0}
+SMOKE = {"train.num_envs": 4, "train.test_episodes": 0, "train.eval_every": 0, "train.iters_per_output": 1}
 SMOKE_ARGS = ["--num_envs", "4", "--set", "train.test_episodes=0", "--set", "train.eval_every=0"]
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    """A smoke run trained for 2 iterations, exported as a policy .npz, ONNX and a learner state."""
+    """A smoke run trained for 2 iterations (checkpoints 1 and 2), exported as a policy .npz, ONNX and a
+    learner state."""
     root = tmp_path_factory.mktemp("export")
     cfg = load_config(CONFIG_DIR / "amp_humanoid_smoke.yaml", SMOKE)
     trainer.train(cfg, root / "run", max_iterations=2)
@@ -76,6 +78,34 @@ def test_test_and_eval_from_the_export_match_the_run_directory(run, capsys):
     assert reports["run"] == reports["policy.npz"] and reports["run"]["iteration"] == 2
 
 
+def test_a_checkpoint_of_a_run_is_a_model_file_and_eval_names_its_report_after_it(run, tmp_path, capsys):
+    """RUN/checkpoints/1 in place of the run's newest checkpoint (2): its own leaves, and eval's default
+    report in the run's eval/ with the step in its name (nothing written into the checkpoint)."""
+    checkpoints = run / "run" / "checkpoints"
+    _, _, _, step, first = load_trained(checkpoints / "1")
+    _, _, _, newest, last = load_trained(run / "run")
+    assert (step, newest) == (1, 2)
+    cfg = checkpoint.load_run_config(run / "run")
+    env, learner = build(cfg)
+    _, saved = checkpoint.restore(checkpoint.manager(run / "run"), init_train_state(learner, env, cfg.train.seed), 1)
+    _assert_same(policy_of(saved), first)
+    assert not np.array_equal(first.actor_params["params"]["head"]["bias"], last.actor_params["params"]["head"]["bias"])
+    files = sorted(p.name for p in (checkpoints / "1").rglob("*"))
+    assert main(["eval", "--model_file", str(checkpoints / "1"), "--test_episodes", "2", "--num_envs", "2"]) == 0
+    assert json.loads((run / "run" / "eval" / "report_1.json").read_text())["iteration"] == 1
+    assert (run / "run" / "eval" / "report_1.md").is_file()
+    assert sorted(p.name for p in (checkpoints / "1").rglob("*")) == files
+    capsys.readouterr()
+    assert main(["test", "--model_file", str(checkpoints / "7")]) == 2  # no such step
+    assert "not a run directory, a run's checkpoint (RUN/checkpoints/STEP)" in capsys.readouterr().err
+    copy = tmp_path / "run"
+    shutil.copytree(run / "run", copy)
+    (copy / "checkpoints" / "5").mkdir()  # a step that cannot be read: said, with no fallback to another
+    assert main(["eval", "--model_file", str(copy / "checkpoints" / "5")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no readable checkpoint (step 5:" in err
+
+
 def test_onnx_actions_match_jax(run):
     import onnxruntime
 
@@ -99,7 +129,7 @@ def test_a_bad_model_file_is_one_line_and_exit_2(run, tmp_path, capsys):
     for bad in ("other.npz", "notes.txt", "empty", "missing.npz"):
         assert main(["test", "--model_file", str(tmp_path / bad)]) == 2
         err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and "not a run directory, a learner state" in err
+        assert len(err.splitlines()) == 1 and "not a run directory, a run's checkpoint" in err
     assert main(["eval", "--model_file", str(run / "policy.onnx")]) == 2
     assert "not a run directory" in capsys.readouterr().err
     assert main(["export", str(run / "policy.npz"), "--out", str(tmp_path / "l"), "--format", "learner"]) == 2

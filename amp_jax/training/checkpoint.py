@@ -124,13 +124,13 @@ def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
     return s, _unflat(restored, template)
 
 
-def restore_leaves(run_dir: str | Path, keys: list[str]) -> tuple[int, dict]:
+def restore_leaves(run_dir: str | Path, step: int | None, keys: list[str]) -> tuple[int, dict]:
     """(step, {key: numpy array}) of the leaves named by `keys` (Orbax keys, as `save` writes them) in
-    the newest readable checkpoint of a run, reading nothing else (not the replay buffer or environments);
-    keys the checkpoint lacks are left out. Falls back as `restore` does."""
+    the newest readable (or the given) checkpoint of a run, reading nothing else (not the replay buffer or
+    environments); keys the checkpoint lacks are left out. Falls back as `restore` does."""
     directory = Path(run_dir).absolute() / "checkpoints"
     mgr = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler()) if directory.is_dir() else None
-    steps = sorted(mgr.all_steps(), reverse=True) if mgr else []
+    steps = [] if mgr is None else sorted(mgr.all_steps(), reverse=True) if step is None else [step]
     if not steps:
         raise InputError(f"{directory}: no checkpoint found")
 

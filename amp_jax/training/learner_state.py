@@ -3,8 +3,8 @@
 A leaf is named by its path in the TrainState ("actor_params/params/Dense_0/kernel", "obs_norm/mean",
 "actor_opt/1/0/trace/params/head/bias", "iteration"). Three sources hold such leaves:
 
-- a run directory: its newest readable checkpoint (only the learner's leaves are read, not the replay
-  buffer or the environments);
+- a run directory: its newest readable checkpoint, or one named checkpoint, RUN/checkpoints/STEP (only the
+  learner's leaves are read, not the replay buffer or the environments);
 - a learner state (`amp-jax export RUN_DIR --format learner`): a folder of LEARNER_FIELDS (networks,
   optimiser states, normalisers, counters; with --networks_only, NETWORK_FIELDS: no optimiser states, half
   the size) in .npz parts of at most PART_BYTES each (so that every file fits the 16 MiB a GPU session
@@ -67,16 +67,29 @@ class Saved:
 
 
 def kind_of(path: str | Path) -> str:
-    """"run", "learner" or "policy"; InputError for anything else."""
+    """"run" (a run directory or one of its checkpoints), "learner" or "policy"; InputError for anything else."""
     path = Path(path)
     if path.is_dir() and (path / META_FILE).is_file():
         return "learner"
-    if path.is_dir() and (path / checkpoint.CONFIG_FILE).is_file():
+    if run_checkpoint(path) is not None:
         return "run"
     if path.is_file() and path.suffix == ".npz" and _npz_format(path) == POLICY_FORMAT:
         return "policy"
-    raise InputError(f"{path}: not a run directory, a learner state (export --format learner) or an exported "
-                     "policy .npz (export --out policy.npz)")
+    raise InputError(f"{path}: not a run directory, a run's checkpoint (RUN/checkpoints/STEP), a learner state "
+                     "(export --format learner) or an exported policy .npz (export --out policy.npz)")
+
+
+def run_checkpoint(path: str | Path) -> tuple[Path, int | None] | None:
+    """(run directory, step) of a run directory (step None: its newest readable checkpoint) or of one of its
+    checkpoints, RUN/checkpoints/STEP; None for anything else."""
+    path = Path(path)
+    if path.is_dir() and (path / checkpoint.CONFIG_FILE).is_file():
+        return path, None
+    run = path.parent.parent
+    if (path.is_dir() and path.name.isdigit() and path.parent.name == "checkpoints"
+            and (run / checkpoint.CONFIG_FILE).is_file()):
+        return run, int(path.name)
+    return None
 
 
 def _npz_format(path: Path) -> str | None:
@@ -107,7 +120,7 @@ def read_config(path: str | Path) -> Config:
     path = Path(path)
     kind = kind_of(path)
     if kind == "run":
-        return checkpoint.load_run_config(path)
+        return checkpoint.load_run_config(run_checkpoint(path)[0])
     if kind == "learner":
         return _config(path / META_FILE, yaml.safe_load((path / META_FILE).read_text())["config"])
     return _config(path, yaml.safe_load(str(_load_npz(path)["config.yaml"])))
@@ -115,13 +128,14 @@ def read_config(path: str | Path) -> Config:
 
 def read(path: str | Path, template) -> Saved:
     """The learner's leaves saved at path. A run directory's are read from its newest readable checkpoint
-    for the leaves of `template` (a TrainState or Policy, arrays or shapes) that it holds."""
+    (a run's checkpoint: from that one) for the leaves of `template` (a TrainState or Policy, arrays or shapes)
+    that it holds."""
     path = Path(path)
     kind = kind_of(path)
     if kind == "run":
         keys = {jax.tree_util.keystr(p): _name(p) for p, _ in jax.tree_util.tree_flatten_with_path(template)[0]
                 if _field(_name(p)) in LEARNER_FIELDS}
-        step, restored = checkpoint.restore_leaves(path, list(keys))
+        step, restored = checkpoint.restore_leaves(*run_checkpoint(path), list(keys))
         return Saved(kind, LEARNER_FIELDS, {keys[k]: v for k, v in restored.items()}, step)
     if kind == "learner":
         meta = yaml.safe_load((path / META_FILE).read_text())
