@@ -109,13 +109,18 @@ def _newest_readable(directory, steps: list[int], read):
     raise InputError(f"{directory}: no readable checkpoint ({'; '.join(errors)})")
 
 
+def _steps_to_try(mgr: ocp.CheckpointManager, step: int | None) -> list[int]:
+    """The given step, or else all of the manager's steps, newest first."""
+    return sorted(mgr.all_steps(), reverse=True) if step is None else [step]
+
+
 def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
     """Restore the newest (or the given) checkpoint into the structure of `template`.
 
     Falls back to older checkpoints if the newest cannot be read, saying on stderr which step it skipped
     and why. Raises InputError if none can.
     """
-    steps = sorted(mgr.all_steps(), reverse=True) if step is None else [step]
+    steps = _steps_to_try(mgr, step)
     if not steps:
         raise InputError(f"{mgr.directory}: no checkpoint found")
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _flat(template))
@@ -130,7 +135,7 @@ def restore_leaves(run_dir: str | Path, step: int | None, keys: list[str]) -> tu
     environments); keys the checkpoint lacks are left out. Falls back as `restore` does."""
     directory = Path(run_dir).absolute() / "checkpoints"
     mgr = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler()) if directory.is_dir() else None
-    steps = [] if mgr is None else sorted(mgr.all_steps(), reverse=True) if step is None else [step]
+    steps = _steps_to_try(mgr, step) if mgr else []
     if not steps:
         raise InputError(f"{directory}: no checkpoint found")
 
