@@ -344,7 +344,8 @@ def _cmd_train(args) -> None:
         jax.distributed.initialize()
     cfg = _train_config(args, source, overrides)
     run_dir = Path(args.out_dir or Path("output") / cfg.case)
-    if not args.resume and (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+    saved = run_dir / checkpoint.CHECKPOINTS_DIR
+    if not args.resume and saved.exists() and any(saved.iterdir()):
         raise InputError(f"{run_dir} already holds checkpoints: pass --resume to continue it or a new --out_dir")
     if args.resume and (run_dir / checkpoint.CONFIG_FILE).is_file():
         checkpoint.resume_changes(run_dir, cfg)  # refuses changed settings before anything is printed or written

@@ -118,6 +118,7 @@ def test_resume_takes_the_runs_own_settings_without_repeating_its_options(tmp_pa
              "not amp_humanoid")
     _refused(capfd, ["train", "--out_dir", tmp_path / "nothing", "--resume"], "not a run directory")
     _refused(capfd, ["train", "--resume"], "give a case name")
+    _refused(capfd, ["train", "amp_humanoid_smoke", "--out_dir", run], "already holds checkpoints: pass --resume")
 
 
 def test_a_run_recorded_before_a_setting_existed_keeps_running_without_it(run_dir, capfd, monkeypatch):

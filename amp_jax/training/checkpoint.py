@@ -24,6 +24,7 @@ from amp_jax.config import Config, dotted_keys, load_config, read_yaml, to_dict
 from amp_jax.errors import InputError
 
 CONFIG_FILE = "config.yaml"
+CHECKPOINTS_DIR = "checkpoints"  # RUN_DIR/checkpoints/STEP
 UNREADABLE_DIR = "checkpoints_unreadable"
 # Settings a resumed run may change (and then records): when it stops, how often it saves, tests, measures
 # and films, how many checkpoints it keeps, the devices that share the environments (another split changes
@@ -72,7 +73,7 @@ def resume_changes(run_dir: str | Path, cfg: Config) -> list[str]:
 
 def manager(run_dir: str | Path, keep: int = 3) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False)
-    return ocp.CheckpointManager(Path(run_dir).absolute() / "checkpoints", options=options)
+    return ocp.CheckpointManager(Path(run_dir).absolute() / CHECKPOINTS_DIR, options=options)
 
 
 def _flat(tree) -> dict:
@@ -133,7 +134,7 @@ def restore_leaves(run_dir: str | Path, step: int | None, keys: list[str]) -> tu
     """(step, {key: numpy array}) of the leaves named by `keys` (Orbax keys, as `save` writes them) in
     the newest readable (or the given) checkpoint of a run, reading nothing else (not the replay buffer or
     environments); keys the checkpoint lacks are left out. Falls back as `restore` does."""
-    directory = Path(run_dir).absolute() / "checkpoints"
+    directory = Path(run_dir).absolute() / CHECKPOINTS_DIR
     mgr = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler()) if directory.is_dir() else None
     steps = _steps_to_try(mgr, step) if mgr else []
     if not steps:

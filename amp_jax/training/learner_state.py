@@ -86,7 +86,7 @@ def run_checkpoint(path: str | Path) -> tuple[Path, int | None] | None:
     if path.is_dir() and (path / checkpoint.CONFIG_FILE).is_file():
         return path, None
     run = path.parent.parent
-    if (path.is_dir() and path.name.isdigit() and path.parent.name == "checkpoints"
+    if (path.is_dir() and path.name.isdigit() and path.parent.name == checkpoint.CHECKPOINTS_DIR
             and (run / checkpoint.CONFIG_FILE).is_file()):
         return run, int(path.name)
     return None
