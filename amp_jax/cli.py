@@ -111,6 +111,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--model_file", required=True, help=MODEL_FILE_HELP)
     evaluation.add_argument("--test_episodes", type=int, default=32, help="episodes to run")
     evaluation.add_argument("--out", help="report JSON (default: RUN_DIR/eval/report.json)")
+    evaluation.add_argument("--checkpoints", metavar="all|STEP,STEP,...",
+                            help="evaluate these checkpoints of the run directory (all: every one it keeps), each "
+                                 "to RUN_DIR/eval/report_STEP.json, and compare them against the bar in "
+                                 "RUN_DIR/eval/checkpoints.md: the first that reaches it, with its samples")
     evaluation.add_argument("--engine", default="mjx", choices=["mjx", "mujoco"],
                             help="mjx: the training simulation; mujoco: sim-to-sim, MuJoCo itself on the CPU with its "
                                  "default solver settings and full contacts (amp_jax/eval/sim_to_sim.py)")
@@ -421,12 +425,60 @@ def _cmd_eval(args) -> None:
     if args.test_episodes < 1 or (args.num_envs is not None and args.num_envs < 1):
         raise InputError("eval: --test_episodes and --num_envs must be >= 1")
     learner_state.kind_of(args.model_file)  # a run, learner state or exported policy, before eval/ is made
+    if args.checkpoints is not None:
+        return _eval_checkpoints(args)
     out = check_output_file(args.out or _output_file(args.model_file, "eval", "report.json"), (".json",), "--out")
     _configure_jax()
     report = evaluate_run(args.model_file, args.test_episodes, args.num_envs, args.seed or 0, args.engine)
     md, summary = eval_report.write_report(report, out)
     print(summary)
     print(f"wrote {out} and {md}")
+
+
+def _eval_checkpoints(args) -> None:
+    from amp_jax.eval import checkpoint_table
+    from amp_jax.eval import report as eval_report
+    from amp_jax.training import checkpoint
+    from amp_jax.training.build import evaluate_checkpoints
+    from amp_jax.training.learner_state import run_checkpoint
+
+    run = Path(args.model_file)
+    if run_checkpoint(run) != (run, None):
+        raise InputError(f"eval --checkpoints: --model_file {run}: give the run directory whose checkpoints to "
+                         "compare (RUN_DIR, not a checkpoint, learner state or exported policy)")
+    if args.out is not None:
+        raise InputError("eval --checkpoints: each report goes to RUN_DIR/eval/report_STEP.json; drop --out")
+    kept = checkpoint.steps(run)
+    steps = kept if args.checkpoints == "all" else _steps(args.checkpoints)
+    missing = sorted(set(steps) - set(kept))
+    if not kept or missing:
+        raise InputError(f"eval --checkpoints: {run / checkpoint.CHECKPOINTS_DIR} holds no step "
+                         f"{', '.join(map(str, missing)) or 'at all'} (it holds: {', '.join(map(str, kept)) or 'none'})")
+    out_dir = check_output_dir(run / "eval", "eval --checkpoints")
+    _configure_jax()
+    results = []
+    for step, report in evaluate_checkpoints(run, steps, args.test_episodes, args.num_envs, args.seed or 0, args.engine):
+        results.append((step, report))
+        if isinstance(report, InputError):
+            print(f"iteration {step}: unreadable, left out ({report})", file=sys.stderr, flush=True)
+            continue
+        md, _ = eval_report.write_report(report, out_dir / f"report_{step}.json")
+        values = ", ".join(f"{k} {eval_report.format_value(m['value'])}" for k, m in report["bar"]["measures"].items())
+        print(f"iteration {step}: bar {'reached' if report['bar']['passed'] else 'not reached'} ({values}); wrote {md}",
+              flush=True)
+    if all(isinstance(r, InputError) for _, r in results):
+        raise InputError(f"eval --checkpoints: none of {run}'s checkpoints {', '.join(map(str, steps))} could be read")
+    md, text = checkpoint_table.write_table(results, out_dir, str(run))
+    print(text.split("\n", 2)[2].strip())
+    print(f"wrote {md} and {md.with_suffix('.json')}")
+
+
+def _steps(text: str) -> list[int]:
+    """The steps of --checkpoints STEP,STEP,... (each a whole number)."""
+    parts = [x.strip() for x in text.split(",")]
+    if not all(x.isdigit() for x in parts):
+        raise InputError(f"eval --checkpoints {text}: expected all or steps separated by commas, e.g. 400,440")
+    return sorted({int(x) for x in parts})
 
 
 def _cmd_render(args) -> None:

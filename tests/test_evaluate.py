@@ -1,9 +1,13 @@
-"""Test-mode statistics by hand (amp_jax/eval/evaluate.py), and the speed bar (amp_jax/eval/report.py)."""
+"""Test-mode statistics by hand (amp_jax/eval/evaluate.py), the speed bar (amp_jax/eval/report.py) and the table of a
+run's checkpoints against the bar (amp_jax/eval/checkpoint_table.py)."""
+
+import json
 
 import numpy as np
 import pytest
 
-from amp_jax.eval import report
+from amp_jax.errors import InputError
+from amp_jax.eval import checkpoint_table, report
 from amp_jax.eval.evaluate import clip_root_speed, root_speed
 from amp_jax.motion.clip import Clip
 from amp_jax.motion.library import build_motion_library
@@ -53,3 +57,28 @@ def test_the_speed_bar_is_a_travelling_clips_speed_within_20_percent():
     # A clip that hardly travels (a dance on the spot: 0.1 m/s of sway) has no speed to keep.
     swaying = report.bar_report(no_falls, on_data, step, None, {"policy": 0.3, "reference": 0.1})
     assert "root_speed" not in swaying["measures"] and swaying["passed"]
+
+
+def test_the_checkpoint_table_names_the_first_checkpoint_that_reaches_the_whole_bar(tmp_path):
+    """Five checkpoints: reached at 3 and 5, not at 1 and 4 (a policy can lose the bar again), 2 unreadable."""
+    def result(iteration, fall_rate, speed):
+        bar = report.bar_report({"fall_rate": fall_rate}, {"stay": 0.4, "cover": 1.0}, 0.3, None,
+                                {"policy": speed, "reference": 1.0})
+        return iteration, {"iteration": iteration, "samples": 2048.0 * iteration, "case": "amp_go2", "bar": bar,
+                           "episodes": 64, "num_envs": 64, "seed": 0, "physics": {"engine": "mjx (jax)"}}
+
+    results = [result(5, 0.0, 0.9), result(1, 0.0, 0.1), (2, InputError("no readable checkpoint")),
+               result(4, 0.2, 0.9), result(3, 0.03, 1.1)]
+    md, text = checkpoint_table.write_table(results, tmp_path / "eval", "RUN")
+    saved = json.loads((tmp_path / "eval" / "checkpoints.json").read_text())
+    assert [r["iteration"] for r in saved["checkpoints"]] == [1, 2, 3, 4, 5]
+    assert saved["first_reached"]["iteration"] == 3 and saved["first_reached"]["samples"] == 6144
+    assert saved["checkpoints"][1] == {"iteration": 2, "unreadable": "no readable checkpoint"}
+    assert saved["checkpoints"][3]["measures"]["fall_rate"] == {"value": 0.2, "passed": False}
+    assert text.endswith("First to reach the whole bar: iteration 3 (6,144 samples); 2 of 4 checkpoints reach it.\n")
+    assert "| 4 | 8,192 | 0.200 ✗ | 0.400 | 1.000 | 0.900 | not reached |" in text
+    assert "| limit | | <= 0.05 | <= 0.600 (2 clip frame steps) | >= 0.8 | 1.000 m/s +- 20% | |" in text
+    assert md.read_text() == text
+    never = checkpoint_table.table_rows([result(1, 0.5, 0.1)])
+    assert checkpoint_table.first_reached(never) is None
+    assert checkpoint_table.verdict(never) == "No checkpoint of 1 reaches the whole bar."

@@ -106,6 +106,39 @@ def test_a_checkpoint_of_a_run_is_a_model_file_and_eval_names_its_report_after_i
     assert len(err.splitlines()) == 1 and "no readable checkpoint (step 5:" in err
 
 
+def test_eval_checkpoints_compares_a_runs_checkpoints_against_the_bar(run, tmp_path, capsys):
+    """`eval --checkpoints all`: each checkpoint's report as `eval --model_file RUN/checkpoints/STEP` writes it,
+    with its samples (iteration x environments x steps per iteration), and the table of them; a step that
+    cannot be read is a row that says so, the others are still evaluated."""
+    copy = tmp_path / "run"
+    shutil.copytree(run / "run", copy)
+    (copy / "checkpoints" / "5").mkdir()
+    shutil.rmtree(copy / "eval", ignore_errors=True)
+    episodes = ["--test_episodes", "2", "--num_envs", "2"]
+    assert main(["eval", "--model_file", str(copy), "--checkpoints", "all", *episodes]) == 0
+    out, err = capsys.readouterr()
+    assert "iteration 5: unreadable, left out" in err and "No checkpoint of 2 reaches the whole bar." in out
+    table = json.loads((copy / "eval" / "checkpoints.json").read_text())
+    batch = 4 * load_config(CONFIG_DIR / "amp_humanoid_smoke.yaml").agent.steps_per_iter
+    assert [(r["iteration"], r.get("samples")) for r in table["checkpoints"]] == [(1, batch), (2, 2 * batch), (5, None)]
+    assert "unreadable" in table["checkpoints"][2] and table["first_reached"] is None
+    assert main(["eval", "--model_file", str(copy / "checkpoints" / "1"), *episodes, "--out", str(tmp_path / "one.json")]) == 0
+    alone = json.loads((tmp_path / "one.json").read_text())
+    first = json.loads((copy / "eval" / "report_1.json").read_text())
+    assert first == {**alone, "run_dir": first["run_dir"]} and alone["samples"] == batch
+    assert table["checkpoints"][0]["measures"] == {k: {"value": m["value"], "passed": m["passed"]}
+                                                   for k, m in alone["bar"]["measures"].items()}
+    assert (copy / "eval" / "checkpoints.md").read_text().count("\n| ") == 5  # header, limits and 3 rows
+    capsys.readouterr()
+    for args, said in ((["--model_file", str(copy), "--checkpoints", "1,7"], "holds no step 7 (it holds: 1, 2, 5)"),
+                       (["--model_file", str(copy), "--checkpoints", "last"], "expected all or steps separated"),
+                       (["--model_file", str(copy / "checkpoints" / "1"), "--checkpoints", "all"], "give the run directory"),
+                       (["--model_file", str(run / "policy.npz"), "--checkpoints", "all"], "give the run directory"),
+                       (["--model_file", str(copy), "--checkpoints", "all", "--out", "x.json"], "drop --out")):
+        assert main(["eval", *args]) == 2
+        assert said in capsys.readouterr().err
+
+
 def test_onnx_actions_match_jax(run):
     import onnxruntime
 

@@ -170,15 +170,19 @@ def bar_report(stats: dict, mm: dict, frame_step: float, kick: dict | None, spee
     return {"passed": all(m["passed"] for m in measures.values()), "measures": measures}
 
 
-def _finite_or_none(x):
+def finite_or_none(x):
+    """x (nested dicts and lists) with its non-finite floats as None, for JSON."""
     if isinstance(x, dict):
-        return {k: _finite_or_none(v) for k, v in x.items()}
+        return {k: finite_or_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [finite_or_none(v) for v in x]
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
 
 
-def _fmt(x, spec: str = ".3f") -> str:
+def format_value(x, spec: str = ".3f") -> str:
+    """x formatted by spec, or "n/a" for None."""
     return "n/a" if x is None else format(x, spec)
 
 
@@ -188,7 +192,8 @@ def markdown_summary(report: dict) -> str:
     speed = report["root_speed"]
     fraction = report["mean_episode_length"] / report["episode_steps"]
     lines = [
-        f"# Evaluation of {report['run_dir']} ({report['case']}, iteration {report['iteration']})",
+        f"# Evaluation of {report['run_dir']} ({report['case']}, iteration {report['iteration']}"
+        + (f", {report['samples']:,.0f} samples)" if report.get("samples") is not None else ")"),
         "",
         f"{report['episodes']} deterministic episodes on {report['num_envs']} environments (seed {report['seed']}) "
         f"in {physics['engine']}: {physics['solver']} solver, {physics['iterations']} iterations "
@@ -199,24 +204,24 @@ def markdown_summary(report: dict) -> str:
         f"| mean episode length | {report['mean_episode_length']:.1f} steps ({100 * fraction:.0f}% of the episode limit) |",
         f"| fall rate | {report['fall_rate']:.3f} |",
         f"| mean style reward | {report['mean_style_reward']:.4f} |",
-        f"| horizontal root speed (the clips') | {_fmt(speed['policy'], '.3f')} m/s "
-        f"({_fmt(speed['reference'], '.3f')} m/s) |",
+        f"| horizontal root speed (the clips') | {format_value(speed['policy'], '.3f')} m/s "
+        f"({format_value(speed['reference'], '.3f')} m/s) |",
         f"| stays on the data: mean distance to the nearest reference pose (0 best, ~1.4 unrelated) | {mm['stay']:.3f} |",
         f"| covers the data: reference poses within {mm['near']} of a policy pose | {mm['cover']:.3f} |",
     ]
     if kick is not None:
         lines += [
-            f"| kick: {kick['foot']} peak height (clip) | {_fmt(kick['peak_height_mean'], '.2f')} m "
+            f"| kick: {kick['foot']} peak height (clip) | {format_value(kick['peak_height_mean'], '.2f')} m "
             f"({kick['clip_peak_height']:.2f} m) |",
-            f"| kick: spin within a clip length (clip) | {_fmt(kick['spin_mean'], '.2f')} rad ({kick['clip_spin']:.2f} rad) |",
+            f"| kick: spin within a clip length (clip) | {format_value(kick['spin_mean'], '.2f')} rad ({kick['clip_spin']:.2f} rad) |",
             f"| kick happens (both at {kick['kick_fraction']:.0%} of the clip's) | {kick['kick_rate']:.0%} of episodes |",
         ]
     for k, v in (task or {}).items():
-        lines.append(f"| {k.replace('_', ' ')} | {_fmt(v, '.3f')} |")
+        lines.append(f"| {k.replace('_', ' ')} | {format_value(v, '.3f')} |")
     bar = report["bar"]
     lines += ["", f"Bar: {'reached' if bar['passed'] else 'not reached'}.", "", "| bar | value | limit | passed |",
               "|---|---|---|---|"]
-    lines += [f"| {k} | {_fmt(m['value'])} | {m['limit']} | {'yes' if m['passed'] else 'no'} |"
+    lines += [f"| {k} | {format_value(m['value'])} | {m['limit']} | {'yes' if m['passed'] else 'no'} |"
               for k, m in bar["measures"].items()]
     return "\n".join(lines) + "\n"
 
@@ -226,7 +231,7 @@ def write_report(report: dict, path: str | Path) -> tuple[Path, str]:
     it (the same name ending in .md); returns the summary's path and text."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    report = _finite_or_none(report)
+    report = finite_or_none(report)
     path.write_text(json.dumps(report, indent=2) + "\n")
     summary = markdown_summary(report)
     md = path.with_suffix(".md")

@@ -4,6 +4,7 @@ eval and render need. Every command goes through here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from amp_jax.catalog import resolve_path
@@ -16,6 +17,7 @@ from amp_jax.learning.learner import Learner, Policy, make_learner, policy_shape
 from amp_jax.motion.clip import load_motion_set
 from amp_jax.motion.library import MotionLibrary, build_motion_library
 from amp_jax.training import learner_state
+from amp_jax.training.checkpoint import CHECKPOINTS_DIR
 
 
 def check_backend(impl: str) -> None:
@@ -75,21 +77,46 @@ def load_trained(model_file: str | Path) -> tuple[Config, AmpEnv, Learner, int, 
     """The config, environment, learner, iteration and policy (actor, discriminator and their
     normalisers: what test, eval and render need) of a run directory's newest readable checkpoint, a
     learner state or an exported policy .npz (amp_jax.training.learner_state)."""
-    import jax
-
     cfg = learner_state.read_config(model_file)
     env, learner = build(cfg)
+    saved, policy = load_policy(model_file, env, learner)
+    return cfg, env, learner, saved.iteration, policy
+
+
+def load_policy(model_file: str | Path, env: AmpEnv, learner: Learner) -> tuple[learner_state.Saved, Policy]:
+    """What was saved at model_file (its iteration and samples) and the policy read from it, on the device."""
+    import jax
+
     shapes = policy_shapes(learner, env)
     saved = learner_state.read(model_file, shapes)
-    policy = jax.device_put(learner_state.fill(shapes, saved, model_file), jax.devices()[0])  # as a train state's
-    return cfg, env, learner, saved.iteration, policy
+    return saved, jax.device_put(learner_state.fill(shapes, saved, model_file), jax.devices()[0])  # as a train state's
 
 
 def evaluate_run(run_dir: str | Path, test_episodes: int = 32, num_envs: int | None = None, seed: int = 0,
                  engine: str = "mjx") -> dict:
-    """The report of a run directory's newest checkpoint or an exported policy (what `amp-jax eval`
-    writes) on `engine`, with its run_dir (the path given), case and iteration."""
-    cfg, env, learner, step, state = load_trained(run_dir)
+    """The report of a run directory's newest checkpoint, one of its checkpoints or an exported policy (what
+    `amp-jax eval` writes) on `engine`, with its run_dir (the path given), case, iteration and samples."""
+    cfg = learner_state.read_config(run_dir)
+    return _evaluate(run_dir, cfg, *build(cfg), test_episodes, num_envs, seed, engine)
+
+
+def evaluate_checkpoints(run_dir: str | Path, steps: list[int], test_episodes: int = 32, num_envs: int | None = None,
+                         seed: int = 0, engine: str = "mjx") -> Iterator[tuple[int, dict | InputError]]:
+    """(step, report) of each of a run's checkpoints `steps` in turn, or (step, InputError) for one that cannot
+    be read; one environment and learner serve them all."""
+    cfg = learner_state.read_config(run_dir)
+    env, learner = build(cfg)
+    for step in steps:
+        try:
+            yield step, _evaluate(Path(run_dir) / CHECKPOINTS_DIR / str(step), cfg, env, learner, test_episodes,
+                                  num_envs, seed, engine)
+        except InputError as e:
+            yield step, e
+
+
+def _evaluate(model_file, cfg: Config, env: AmpEnv, learner: Learner, test_episodes: int, num_envs: int | None,
+              seed: int, engine: str) -> dict:
+    saved, policy = load_policy(model_file, env, learner)
     num_envs = num_envs or min(cfg.train.num_envs, test_episodes)
-    return {"run_dir": str(run_dir), "case": cfg.case, "iteration": step,
-            **report.eval_report(learner, env, state, test_episodes, num_envs, seed, engine)}
+    return {"run_dir": str(model_file), "case": cfg.case, "iteration": saved.iteration, "samples": saved.samples,
+            **report.eval_report(learner, env, policy, test_episodes, num_envs, seed, engine)}

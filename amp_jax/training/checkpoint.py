@@ -130,6 +130,12 @@ def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
     return s, _unflat(restored, template)
 
 
+def steps(run_dir: str | Path) -> list[int]:
+    """The steps of a run's checkpoints, oldest first (none if it has no checkpoints folder)."""
+    directory = Path(run_dir).absolute() / CHECKPOINTS_DIR
+    return sorted(ocp.CheckpointManager(directory).all_steps()) if directory.is_dir() else []
+
+
 def restore_leaves(run_dir: str | Path, step: int | None, keys: list[str]) -> tuple[int, dict]:
     """(step, {key: numpy array}) of the leaves named by `keys` (Orbax keys, as `save` writes them) in
     the newest readable (or the given) checkpoint of a run, reading nothing else (not the replay buffer or

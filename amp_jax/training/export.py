@@ -2,7 +2,7 @@
 
 - npz: the actor and discriminator parameters and their observation normalisers (leaves named as in
   amp_jax.training.learner_state: "actor_params/params/Dense_0/kernel", "obs_norm/mean", ...), the action
-  "log_std", "iteration" and the resolved config as YAML text ("config.yaml"). `amp-jax test`, `eval`
+  "log_std", "iteration", "samples" (the environment steps trained on) and the resolved config as YAML text ("config.yaml"). `amp-jax test`, `eval`
   and `render` take it as --model_file; `train --init_from` sets the actor, discriminator and their
   normalisers from it.
 - onnx: the deterministic policy, obs [batch, obs_size] -> action_mean [batch, actions] (the action
@@ -26,18 +26,21 @@ from amp_jax.learning import normalizer
 from amp_jax.learning.learner import Learner, Policy
 from amp_jax.learning.train_step import init_train_state
 from amp_jax.training import learner_state
-from amp_jax.training.build import build, load_trained
+from amp_jax.training.build import build, load_policy
 
 FORMATS = ("npz", "onnx", "learner")
 ONNX_OPSET = 17
 
 
-def write_policy(path: str | Path, cfg: Config, learner: Learner, policy: Policy, iteration: int) -> Path:
+def write_policy(path: str | Path, cfg: Config, learner: Learner, policy: Policy, iteration: int,
+                 samples: float | None = None) -> Path:
     """Write an exported policy .npz (see the module docstring)."""
     path = Path(path)
     arrays = {**learner_state.leaves(policy, learner_state.POLICY_FIELDS), "log_std": np.asarray(learner.log_std),
               "iteration": np.int64(iteration), "format": np.array(learner_state.POLICY_FORMAT),
               "config.yaml": np.array(yaml.safe_dump(to_dict(cfg), sort_keys=False))}
+    if samples is not None:
+        arrays["samples"] = np.float64(samples)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:  # np.savez would append .npz to another suffix
         np.savez(f, **arrays)
@@ -95,9 +98,11 @@ def export(source: str | Path, out: str | Path, fmt: str = "npz", networks_only:
         state = learner_state.fill(shapes, saved, source)
         wanted = learner_state.NETWORK_FIELDS if networks_only else learner_state.LEARNER_FIELDS
         return learner_state.save(out, cfg, learner_state.leaves(state, [f for f in wanted if f in saved.fields]))
-    cfg, env, learner, iteration, policy = load_trained(source)
+    cfg = learner_state.read_config(source)
+    env, learner = build(cfg)
+    saved, policy = load_policy(source, env, learner)
     if fmt == "npz":
-        return [write_policy(out, cfg, learner, policy, iteration)]
+        return [write_policy(out, cfg, learner, policy, saved.iteration, saved.samples)]
     try:
         import onnx
     except ImportError:

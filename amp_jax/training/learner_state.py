@@ -39,6 +39,7 @@ POLICY_FIELDS = ("actor_params", "obs_norm", "disc_params", "disc_norm")
 LEARNER_FORMAT = "amp-jax learner state 1"
 POLICY_FORMAT = "amp-jax policy 1"
 META_FILE = "learner_state.yaml"
+SAMPLES_KEY = ".samples"  # the Orbax key of TrainState.samples in a run's checkpoints
 PART_BYTES = 15 * 2**20  # under the 16 MiB per file that a GPU session returns
 
 
@@ -64,6 +65,7 @@ class Saved:
     fields: tuple[str, ...]  # the fields it holds
     leaves: dict[str, np.ndarray]
     iteration: int  # the training iteration it was saved at
+    samples: float | None = None  # the environment steps trained on by then (an exported policy: not recorded)
 
 
 def kind_of(path: str | Path) -> str:
@@ -135,17 +137,23 @@ def read(path: str | Path, template) -> Saved:
     if kind == "run":
         keys = {jax.tree_util.keystr(p): _name(p) for p, _ in jax.tree_util.tree_flatten_with_path(template)[0]
                 if _field(_name(p)) in LEARNER_FIELDS}
+        keys[SAMPLES_KEY] = "samples"
         step, restored = checkpoint.restore_leaves(*run_checkpoint(path), list(keys))
-        return Saved(kind, LEARNER_FIELDS, {keys[k]: v for k, v in restored.items()}, step)
+        found = {keys[k]: v for k, v in restored.items()}
+        return Saved(kind, LEARNER_FIELDS, found, step, _samples(found))
     if kind == "learner":
         meta = yaml.safe_load((path / META_FILE).read_text())
         found = {}
         for part in meta["parts"]:
             found.update(_load_npz(path / part))
-        return Saved(kind, tuple(meta.get("fields", LEARNER_FIELDS)), found, meta["iteration"])
+        return Saved(kind, tuple(meta.get("fields", LEARNER_FIELDS)), found, meta["iteration"], _samples(found))
     data = _load_npz(path)
     return Saved(kind, POLICY_FIELDS, {k: v for k, v in data.items() if _field(k) in POLICY_FIELDS},
-                 int(data["iteration"]))
+                 int(data["iteration"]), float(data["samples"]) if "samples" in data else None)
+
+
+def _samples(found: dict[str, np.ndarray]) -> float | None:
+    return float(found["samples"]) if "samples" in found else None
 
 
 def _sizes(names_shapes: dict) -> str:
