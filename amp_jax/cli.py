@@ -449,12 +449,16 @@ def _eval_checkpoints(args) -> None:
     if args.out is not None:
         raise InputError("eval --checkpoints: each report goes to RUN_DIR/eval/report_STEP.json; drop --out")
     kept = checkpoint.steps(run)
+    if not kept:
+        raise InputError(f"eval --checkpoints: {run} has no checkpoints")
     steps = kept if args.checkpoints == "all" else _steps(args.checkpoints)
     missing = sorted(set(steps) - set(kept))
-    if not kept or missing:
+    if missing:
         raise InputError(f"eval --checkpoints: {run / checkpoint.CHECKPOINTS_DIR} holds no step "
-                         f"{', '.join(map(str, missing)) or 'at all'} (it holds: {', '.join(map(str, kept)) or 'none'})")
+                         f"{', '.join(map(str, missing))} (it holds: {', '.join(map(str, kept))})")
     out_dir = check_output_dir(run / "eval", "eval --checkpoints")
+    for name in [f"report_{s}.json" for s in steps] + [f"report_{s}.md" for s in steps] + list(checkpoint_table.FILES):
+        check_output_file(out_dir / name, (".json", ".md"), "eval --checkpoints")
     _configure_jax()
     results = []
     for step, report in evaluate_checkpoints(run, steps, args.test_episodes, args.num_envs, args.seed or 0, args.engine):
@@ -476,7 +480,7 @@ def _eval_checkpoints(args) -> None:
 def _steps(text: str) -> list[int]:
     """The steps of --checkpoints STEP,STEP,... (each a whole number)."""
     parts = [x.strip() for x in text.split(",")]
-    if not all(x.isdigit() for x in parts):
+    if not all(x.isdecimal() and x.isascii() for x in parts):
         raise InputError(f"eval --checkpoints {text}: expected all or steps separated by commas, e.g. 400,440")
     return sorted({int(x) for x in parts})
 

@@ -75,10 +75,11 @@ def test_the_checkpoint_table_names_the_first_checkpoint_that_reaches_the_whole_
     assert saved["first_reached"]["iteration"] == 3 and saved["first_reached"]["samples"] == 6144
     assert saved["checkpoints"][1] == {"iteration": 2, "unreadable": "no readable checkpoint"}
     assert saved["checkpoints"][3]["measures"]["fall_rate"] == {"value": 0.2, "passed": False}
-    assert text.endswith("First to reach the whole bar: iteration 3 (6,144 samples); 2 of 4 checkpoints reach it.\n")
+    assert text.endswith("First to reach the whole bar: iteration 3 (6,144 samples); 2 of the 4 readable checkpoints "
+                         "reach it (1 unreadable, left out).\n")
     assert "| 4 | 8,192 | 0.200 ✗ | 0.400 | 1.000 | 0.900 | not reached |" in text
     assert "| limit | | <= 0.05 | <= 0.600 (2 clip frame steps) | >= 0.8 | 1.000 m/s +- 20% | |" in text
     assert md.read_text() == text
     never = checkpoint_table.table_rows([result(1, 0.5, 0.1)])
     assert checkpoint_table.first_reached(never) is None
-    assert checkpoint_table.verdict(never) == "No checkpoint of 1 reaches the whole bar."
+    assert checkpoint_table.verdict(never) == "None of the 1 readable checkpoints reaches the whole bar."

@@ -16,7 +16,7 @@ from amp_jax.catalog import CONFIG_DIR
 from amp_jax.cli import main
 from amp_jax.config import load_config
 from amp_jax.errors import InputError
-from amp_jax.learning.learner import policy_of
+from amp_jax.learning.learner import policy_of, policy_shapes
 from amp_jax.learning.train_step import init_train_state
 from amp_jax.training import checkpoint, export, learner_state, trainer
 from amp_jax.training.build import build, build_env, load_trained
@@ -117,7 +117,8 @@ def test_eval_checkpoints_compares_a_runs_checkpoints_against_the_bar(run, tmp_p
     episodes = ["--test_episodes", "2", "--num_envs", "2"]
     assert main(["eval", "--model_file", str(copy), "--checkpoints", "all", *episodes]) == 0
     out, err = capsys.readouterr()
-    assert "iteration 5: unreadable, left out" in err and "No checkpoint of 2 reaches the whole bar." in out
+    assert "iteration 5: unreadable, left out" in err
+    assert "None of the 2 readable checkpoints reaches the whole bar (1 unreadable, left out)." in out
     table = json.loads((copy / "eval" / "checkpoints.json").read_text())
     batch = 4 * load_config(CONFIG_DIR / "amp_humanoid_smoke.yaml").agent.steps_per_iter
     assert [(r["iteration"], r.get("samples")) for r in table["checkpoints"]] == [(1, batch), (2, 2 * batch), (5, None)]
@@ -130,13 +131,30 @@ def test_eval_checkpoints_compares_a_runs_checkpoints_against_the_bar(run, tmp_p
                                                    for k, m in alone["bar"]["measures"].items()}
     assert (copy / "eval" / "checkpoints.md").read_text().count("\n| ") == 5  # header, limits and 3 rows
     capsys.readouterr()
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    shutil.copy(copy / checkpoint.CONFIG_FILE, empty)  # a run stopped before its first checkpoint
     for args, said in ((["--model_file", str(copy), "--checkpoints", "1,7"], "holds no step 7 (it holds: 1, 2, 5)"),
                        (["--model_file", str(copy), "--checkpoints", "last"], "expected all or steps separated"),
                        (["--model_file", str(copy / "checkpoints" / "1"), "--checkpoints", "all"], "give the run directory"),
                        (["--model_file", str(run / "policy.npz"), "--checkpoints", "all"], "give the run directory"),
-                       (["--model_file", str(copy), "--checkpoints", "all", "--out", "x.json"], "drop --out")):
+                       (["--model_file", str(copy), "--checkpoints", "all", "--out", "x.json"], "drop --out"),
+                       (["--model_file", str(empty), "--checkpoints", "all"], "has no checkpoints")):
         assert main(["eval", *args]) == 2
         assert said in capsys.readouterr().err
+
+
+def test_every_saved_form_says_the_samples_trained_on_and_an_older_export_none(run, tmp_path):
+    cfg = checkpoint.load_run_config(run / "run")
+    env, learner = build(cfg)
+    shapes = policy_shapes(learner, env)
+    batch = cfg.train.num_envs * cfg.agent.steps_per_iter
+    for source, samples in (("run", 2 * batch), ("run/checkpoints/1", batch), ("policy.npz", 2 * batch),
+                            ("learner", 2 * batch)):
+        assert learner_state.read(run / source, shapes).samples == samples, source
+    with np.load(run / "policy.npz") as data:  # as exported before the samples were recorded
+        np.savez(tmp_path / "older.npz", **{k: data[k] for k in data.files if k != "samples"})
+    assert learner_state.read(tmp_path / "older.npz", shapes).samples is None
 
 
 def test_onnx_actions_match_jax(run):

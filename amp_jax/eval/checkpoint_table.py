@@ -13,6 +13,8 @@ from pathlib import Path
 
 from amp_jax.eval.report import finite_or_none, format_value
 
+FILES = ("checkpoints.json", "checkpoints.md")
+
 
 def table_rows(results: list[tuple[int, dict | Exception]]) -> list[dict]:
     """One row per checkpoint, oldest first: iteration, samples, whether the bar is reached and each bar
@@ -45,7 +47,8 @@ def markdown_table(run_dir: str, case: str, rows: list[dict], limits: dict[str, 
              "| limit | | " + " | ".join(limits[k] for k in names) + " | |"]
     for r in rows:
         if "unreadable" in r:
-            lines.append(f"| {r['iteration']} | unreadable: {r['unreadable']} |" + " |" * (len(names) + 1))
+            reason = r["unreadable"].replace("|", "\\|")
+            lines.append(f"| {r['iteration']} | unreadable: {reason} |" + " |" * (len(names) + 1))
             continue
         cells = []
         for k in names:
@@ -57,20 +60,23 @@ def markdown_table(run_dir: str, case: str, rows: list[dict], limits: dict[str, 
 
 
 def verdict(rows: list[dict]) -> str:
-    """One sentence: the first checkpoint to reach the whole bar and how many of the checkpoints do."""
+    """One sentence: the first checkpoint to reach the whole bar and how many of the readable checkpoints do."""
     read = [r for r in rows if "unreadable" not in r]
     first = first_reached(rows)
+    left_out = f" ({len(rows) - len(read)} unreadable, left out)" if len(read) < len(rows) else ""
     if first is None:
-        return f"No checkpoint of {len(read)} reaches the whole bar."
+        return f"None of the {len(read)} readable checkpoints reaches the whole bar{left_out}."
     reached = sum(r["passed"] for r in read)
     return (f"First to reach the whole bar: iteration {first['iteration']} ({_samples(first['samples'])} samples); "
-            f"{reached} of {len(read)} checkpoints reach it.")
+            f"{reached} of the {len(read)} readable checkpoints {'reaches' if reached == 1 else 'reach'} it{left_out}.")
 
 
 def write_table(results: list[tuple[int, dict | Exception]], out_dir: str | Path, run_dir: str) -> tuple[Path, str]:
-    """Write checkpoints.json and checkpoints.md into out_dir; returns the Markdown's path and text."""
+    """Write FILES into out_dir; returns the Markdown's path and text. At least one result must be a report."""
     rows = table_rows(results)
     reports = [r for _, r in sorted(results, key=lambda x: x[0]) if not isinstance(r, Exception)]
+    if not reports:
+        raise ValueError("write_table: no checkpoint was evaluated")
     last = reports[-1]
     limits = {}
     for report in reports:  # every measure any checkpoint has, in the bar's order
@@ -80,10 +86,10 @@ def write_table(results: list[tuple[int, dict | Exception]], out_dir: str | Path
               f"(seed {last['seed']}) per checkpoint in {physics['engine']}; reports in report_STEP.json and .md.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "checkpoints.json").write_text(json.dumps(finite_or_none(
+    (out_dir / FILES[0]).write_text(json.dumps(finite_or_none(
         {"run_dir": run_dir, "case": last["case"], "limits": limits, "checkpoints": rows,
          "first_reached": first_reached(rows)}), indent=2) + "\n")
     text = markdown_table(run_dir, last["case"], rows, limits, method)
-    md = out_dir / "checkpoints.md"
+    md = out_dir / FILES[1]
     md.write_text(text)
     return md, text

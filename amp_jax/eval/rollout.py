@@ -5,6 +5,7 @@ training videos and `amp-jax render` (sim-to-sim fills the same Record from MuJo
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -31,8 +32,10 @@ class Record:
     target_changed: np.ndarray  # [T, E] the task drew a new target at step t
 
 
+@functools.lru_cache(maxsize=4)
 def make_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
-    """A compiled rollout of num_steps from num_envs resets: (TrainState or Policy, key) -> Record."""
+    """A compiled rollout of num_steps from num_envs resets: (TrainState or Policy, key) -> Record. The same
+    learner, env and sizes get the same rollout back, compiled once (eval --checkpoints runs it for each)."""
     vstep = jax.vmap(env.step)
 
     def poses(s):

@@ -77,13 +77,18 @@ def load_trained(model_file: str | Path) -> tuple[Config, AmpEnv, Learner, int, 
     """The config, environment, learner, iteration and policy (actor, discriminator and their
     normalisers: what test, eval and render need) of a run directory's newest readable checkpoint, a
     learner state or an exported policy .npz (amp_jax.training.learner_state)."""
-    cfg = learner_state.read_config(model_file)
-    env, learner = build(cfg)
-    saved, policy = load_policy(model_file, env, learner)
+    cfg, env, learner, saved, policy = load_saved(model_file)
     return cfg, env, learner, saved.iteration, policy
 
 
-def load_policy(model_file: str | Path, env: AmpEnv, learner: Learner) -> tuple[learner_state.Saved, Policy]:
+def load_saved(model_file: str | Path) -> tuple[Config, AmpEnv, Learner, learner_state.Saved, Policy]:
+    """load_trained with all that was saved (iteration, samples) in place of the iteration."""
+    cfg = learner_state.read_config(model_file)
+    env, learner = build(cfg)
+    return cfg, env, learner, *_load_policy(model_file, env, learner)
+
+
+def _load_policy(model_file: str | Path, env: AmpEnv, learner: Learner) -> tuple[learner_state.Saved, Policy]:
     """What was saved at model_file (its iteration and samples) and the policy read from it, on the device."""
     import jax
 
@@ -96,8 +101,8 @@ def evaluate_run(run_dir: str | Path, test_episodes: int = 32, num_envs: int | N
                  engine: str = "mjx") -> dict:
     """The report of a run directory's newest checkpoint, one of its checkpoints or an exported policy (what
     `amp-jax eval` writes) on `engine`, with its run_dir (the path given), case, iteration and samples."""
-    cfg = learner_state.read_config(run_dir)
-    return _evaluate(run_dir, cfg, *build(cfg), test_episodes, num_envs, seed, engine)
+    cfg, env, learner, saved, policy = load_saved(run_dir)
+    return _evaluate(run_dir, cfg, env, learner, saved, policy, test_episodes, num_envs, seed, engine)
 
 
 def evaluate_checkpoints(run_dir: str | Path, steps: list[int], test_episodes: int = 32, num_envs: int | None = None,
@@ -107,16 +112,17 @@ def evaluate_checkpoints(run_dir: str | Path, steps: list[int], test_episodes: i
     cfg = learner_state.read_config(run_dir)
     env, learner = build(cfg)
     for step in steps:
+        model_file = Path(run_dir) / CHECKPOINTS_DIR / str(step)
         try:
-            yield step, _evaluate(Path(run_dir) / CHECKPOINTS_DIR / str(step), cfg, env, learner, test_episodes,
-                                  num_envs, seed, engine)
+            saved, policy = _load_policy(model_file, env, learner)
         except InputError as e:
             yield step, e
+            continue
+        yield step, _evaluate(model_file, cfg, env, learner, saved, policy, test_episodes, num_envs, seed, engine)
 
 
-def _evaluate(model_file, cfg: Config, env: AmpEnv, learner: Learner, test_episodes: int, num_envs: int | None,
-              seed: int, engine: str) -> dict:
-    saved, policy = load_policy(model_file, env, learner)
+def _evaluate(model_file, cfg: Config, env: AmpEnv, learner: Learner, saved: learner_state.Saved, policy: Policy,
+              test_episodes: int, num_envs: int | None, seed: int, engine: str) -> dict:
     num_envs = num_envs or min(cfg.train.num_envs, test_episodes)
     return {"run_dir": str(model_file), "case": cfg.case, "iteration": saved.iteration, "samples": saved.samples,
             **report.eval_report(learner, env, policy, test_episodes, num_envs, seed, engine)}

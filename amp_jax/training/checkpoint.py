@@ -130,10 +130,22 @@ def restore(mgr: ocp.CheckpointManager, template, step: int | None = None):
     return s, _unflat(restored, template)
 
 
+def _reader(run_dir: str | Path) -> ocp.CheckpointManager | None:
+    """A manager that reads a run's checkpoints (None if it has no checkpoints folder); InputError if the
+    folder cannot be listed."""
+    directory = Path(run_dir).absolute() / CHECKPOINTS_DIR
+    if not directory.is_dir():
+        return None
+    try:
+        return ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler())
+    except OSError as e:
+        raise InputError(f"{directory}: cannot read its checkpoints ({e.strerror or e})") from None
+
+
 def steps(run_dir: str | Path) -> list[int]:
     """The steps of a run's checkpoints, oldest first (none if it has no checkpoints folder)."""
-    directory = Path(run_dir).absolute() / CHECKPOINTS_DIR
-    return sorted(ocp.CheckpointManager(directory).all_steps()) if directory.is_dir() else []
+    mgr = _reader(run_dir)
+    return sorted(mgr.all_steps()) if mgr else []
 
 
 def restore_leaves(run_dir: str | Path, step: int | None, keys: list[str]) -> tuple[int, dict]:
@@ -141,7 +153,7 @@ def restore_leaves(run_dir: str | Path, step: int | None, keys: list[str]) -> tu
     the newest readable (or the given) checkpoint of a run, reading nothing else (not the replay buffer or
     environments); keys the checkpoint lacks are left out. Falls back as `restore` does."""
     directory = Path(run_dir).absolute() / CHECKPOINTS_DIR
-    mgr = ocp.CheckpointManager(directory, item_handlers=ocp.PyTreeCheckpointHandler()) if directory.is_dir() else None
+    mgr = _reader(run_dir)
     steps = _steps_to_try(mgr, step) if mgr else []
     if not steps:
         raise InputError(f"{directory}: no checkpoint found")

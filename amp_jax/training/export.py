@@ -2,7 +2,8 @@
 
 - npz: the actor and discriminator parameters and their observation normalisers (leaves named as in
   amp_jax.training.learner_state: "actor_params/params/Dense_0/kernel", "obs_norm/mean", ...), the action
-  "log_std", "iteration", "samples" (the environment steps trained on) and the resolved config as YAML text ("config.yaml"). `amp-jax test`, `eval`
+  "log_std", "iteration", "samples" (the environment steps trained on; policies exported before 2026-11-29
+  lack it) and the resolved config as YAML text ("config.yaml"). `amp-jax test`, `eval`
   and `render` take it as --model_file; `train --init_from` sets the actor, discriminator and their
   normalisers from it.
 - onnx: the deterministic policy, obs [batch, obs_size] -> action_mean [batch, actions] (the action
@@ -26,7 +27,7 @@ from amp_jax.learning import normalizer
 from amp_jax.learning.learner import Learner, Policy
 from amp_jax.learning.train_step import init_train_state
 from amp_jax.training import learner_state
-from amp_jax.training.build import build, load_policy
+from amp_jax.training.build import build, load_saved
 
 FORMATS = ("npz", "onnx", "learner")
 ONNX_OPSET = 17
@@ -98,9 +99,7 @@ def export(source: str | Path, out: str | Path, fmt: str = "npz", networks_only:
         state = learner_state.fill(shapes, saved, source)
         wanted = learner_state.NETWORK_FIELDS if networks_only else learner_state.LEARNER_FIELDS
         return learner_state.save(out, cfg, learner_state.leaves(state, [f for f in wanted if f in saved.fields]))
-    cfg = learner_state.read_config(source)
-    env, learner = build(cfg)
-    saved, policy = load_policy(source, env, learner)
+    cfg, env, learner, saved, policy = load_saved(source)
     if fmt == "npz":
         return [write_policy(out, cfg, learner, policy, saved.iteration, saved.samples)]
     try:

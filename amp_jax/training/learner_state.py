@@ -65,7 +65,7 @@ class Saved:
     fields: tuple[str, ...]  # the fields it holds
     leaves: dict[str, np.ndarray]
     iteration: int  # the training iteration it was saved at
-    samples: float | None = None  # the environment steps trained on by then (an exported policy: not recorded)
+    samples: float | None = None  # the environment steps trained on by then (None: not recorded)
 
 
 def kind_of(path: str | Path) -> str:
@@ -202,7 +202,7 @@ def init_from(state, path: str | Path, shardings=None):
     else:
         taken = "networks, optimiser states" if "actor_opt" in saved.fields else "networks (fresh optimisers)"
         message = (f"initialised the {taken} and normalisers from {path} at iteration "
-                   f"{saved.iteration}, {float(saved.leaves['samples']):.0f} samples (train.max_samples counts "
+                   f"{saved.iteration}, {saved.samples:.0f} samples (train.max_samples counts "
                    "from the start); fresh replay buffer and environments")
     return filled, message
 
