@@ -457,8 +457,10 @@ def _eval_checkpoints(args) -> None:
         raise InputError(f"eval --checkpoints: {run / checkpoint.CHECKPOINTS_DIR} holds no step "
                          f"{', '.join(map(str, missing))} (it holds: {', '.join(map(str, kept))})")
     out_dir = check_output_dir(run / "eval", "eval --checkpoints")
-    for name in [f"report_{s}.json" for s in steps] + [f"report_{s}.md" for s in steps] + list(checkpoint_table.FILES):
-        check_output_file(out_dir / name, (".json", ".md"), "eval --checkpoints")
+    reports = {s: _output_file(run / checkpoint.CHECKPOINTS_DIR / str(s), "eval", "report.json") for s in steps}
+    for path in [*reports.values(), *(p.with_suffix(".md") for p in reports.values()),
+                 *(out_dir / name for name in checkpoint_table.FILES)]:
+        check_output_file(path, (".json", ".md"), "eval --checkpoints")
     _configure_jax()
     results = []
     for step, report in evaluate_checkpoints(run, steps, args.test_episodes, args.num_envs, args.seed or 0, args.engine):
@@ -466,7 +468,7 @@ def _eval_checkpoints(args) -> None:
         if isinstance(report, InputError):
             print(f"iteration {step}: unreadable, left out ({report})", file=sys.stderr, flush=True)
             continue
-        md, _ = eval_report.write_report(report, out_dir / f"report_{step}.json")
+        md, _ = eval_report.write_report(report, reports[step])
         values = ", ".join(f"{k} {eval_report.format_value(m['value'])}" for k, m in report["bar"]["measures"].items())
         print(f"iteration {step}: bar {'reached' if report['bar']['passed'] else 'not reached'} ({values}); wrote {md}",
               flush=True)
