@@ -12,7 +12,6 @@ and walks must move at 0.3-1.5 m/s, runs at 2.5-5 m/s.
 Known exceptions, allowed here and listed in docs/motions.md:
 * humanoid_spinkick: as in the DeepMimic source, left_ankle_x goes 0.27 rad beyond its range, right_knee
   hyperextends by 0.22 rad and right_hip_x by 0.04 rad; the feet sink up to 2.4 cm (3 cm allowed).
-* pi_plus_walk: scaled by 0.34, the swing foot skims the floor: it scuffs in 23% of the frames (25% allowed).
 """
 
 import json
@@ -31,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 CLIPS = sorted((REPO / "motions").glob("**/*.npz"))
 SPINKICK = cq.Limits(penetration_m=0.03, joint_excess_rad=(("left_ankle_x", 0.28), ("right_knee", 0.23),
                                                            ("right_hip_x", 0.04)))
-EXCEPTIONS = {"humanoid_spinkick": SPINKICK, "pi_plus_walk": cq.Limits(scuff_fraction_max=0.25)}
+EXCEPTIONS = {"humanoid_spinkick": SPINKICK}
 
 
 def test_every_clip_is_checked():

@@ -4,7 +4,8 @@ Tolerances: key points within 3 cm on average and 5 cm at worst of the scaled so
 scaled source includes the per-character hip / shoulder placement shifts, see `Mapping.anchors`), Go2 feet
 within 2 cm on average and 4 cm at worst of the scaled Laikago toes; all DoFs inside their ranges; feet move
 less than 2 cm from their mean position during each source contact interval; the lowest foot point over a clip
-is at the floor (|z| < 1.5 cm), and a foot in contact is less than 1.5 cm above it.
+is at the floor (|z| < 1.5 cm), and a foot in contact is less than 1.5 cm above it; a swinging foot clears the
+floor by at least 80% of the scaled source foot's clearance (humanoid targets).
 """
 
 from pathlib import Path
@@ -117,10 +118,20 @@ def test_committed_humanoid_clips(name):
     assert clip.character == name and clip.dof_names == layout.dof_names
     assert clip.num_frames == walk.num_frames and clip.loop == walk.loop and abs(clip.fps - walk.fps) < 1e-3
     mapping = rt.MAPPINGS[("humanoid", name)]
-    names, points, _ = rt.scaled_source_points(walk, src, layout, mapping, source_model=src_model, target_model=model)
-    sp, _ = hk.fk(src, walk.root_pos, walk.root_rot, walk.dof_pos)
+    names, points, s = rt.scaled_source_points(walk, src, layout, mapping, source_model=src_model, target_model=model)
+    sp, sr = hk.fk(src, walk.root_pos, walk.root_rot, walk.dof_pos)
     masks, runs = contact_runs(sp[:, [src.body_names.index(a) for a, _ in mapping.feet]], walk.fps, walk.loop)
     check_clip(clip, layout, model, mapping.target_feet, (names, points), masks, runs, 0.03, 0.05)
+    # Swing clearance: off the floor, each foot's lowest point is at least 80% (less 3 mm) as high as the
+    # source foot's lowest point above its own lowest in the clip, scaled by s. Before the IK's clearance term,
+    # the Pi Plus's long feet swung their toes 0-9 mm above the floor where the scaled source cleared 1-4 cm.
+    src_feet = [a for a, _ in mapping.feet]
+    source_low = hk.group_bottoms(hk.subtree_geoms(src_model, src, src_feet), sp, sr, len(src_feet))
+    clearance = s * (source_low - source_low.min(axis=0))
+    bp, br = hk.fk(layout, clip.root_pos, clip.root_rot, clip.dof_pos)
+    target_low = hk.group_bottoms(hk.subtree_geoms(model, layout, mapping.target_feet), bp, br, len(src_feet))
+    swing = ~masks
+    assert np.all(target_low[swing] >= 0.8 * clearance[swing] - 0.003), (target_low[swing], clearance[swing])
 
 
 def test_committed_go2_clip():

@@ -15,7 +15,10 @@ A clip of one character (the source) becomes a clip of another (the target) in t
    * world orientations of mapped bodies (root, feet, torso), through their zero-pose rotations
      (target rotation = source rotation * source rest^-1 * target rest), compared by tan-norm;
    * with the target's MjModel: a penalty for foot geoms below the floor, and for the lowest foot point
-     above it while the source foot is in contact;
+     above it while the source foot is in contact; and while it is not (humanoid targets), for the lowest
+     foot point below the source foot's clearance (its lowest point above its lowest in the clip) scaled by
+     s, so that a target whose feet are longer than the scaled source's (the Pi Plus's) lifts them instead
+     of swinging its toes through the floor;
    * a penalty for DoFs outside [dof_low, dof_high], and small pulls toward the previous frame's DoFs and
      toward the rest pose.
 

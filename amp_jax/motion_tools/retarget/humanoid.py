@@ -10,7 +10,7 @@ from amp_jax import quat
 from amp_jax.characters.character import Layout
 from amp_jax.errors import InputError
 from amp_jax.motion.clip import Clip
-from amp_jax.motion_tools.host_kinematics import fk, quat_mul, quat_rotate, rest_pose
+from amp_jax.motion_tools.host_kinematics import fk, group_bottoms, quat_mul, quat_rotate, rest_pose, subtree_geoms
 from amp_jax.motion_tools.retarget.feet import sole_height
 from amp_jax.motion_tools.retarget.ik import IKConfig, Problem
 from amp_jax.motion_tools.retarget.solve import Goal, RetargetResult, solve_goal
@@ -22,8 +22,8 @@ def retarget(clip: Clip, source: Layout, target: Layout, mapping: Mapping, *, so
     """Retarget `clip` (of `source`) onto `target` with `mapping`; see the module docstring.
 
     source_model / target_model (the characters' MjModels) give the feet's collision geoms: the sole
-    heights used to map ground contact, the floor and contact terms of the IK, and the lowest foot point
-    for the final lift. Without them the foot bodies' origins stand in and those IK terms are off.
+    heights used to map ground contact, the floor, contact and clearance terms of the IK, and the lowest foot
+    point for the final lift. Without them the foot bodies' origins stand in and those IK terms are off.
     rest_dof: the pose the redundant DoFs are pulled toward (default zeros).
     """
     goal, s, target_feet = humanoid_goal(clip, source, target, mapping, source_model, target_model, rest_dof)
@@ -36,6 +36,16 @@ def scaled_source_points(clip: Clip, source: Layout, target: Layout, mapping: Ma
     scaled about the ground, with the anchor shifts (before the final lift, which `retarget` reports)."""
     goal, s, _ = humanoid_goal(clip, source, target, mapping, source_model, target_model, None)
     return tuple(target.body_names[b] for b in goal.prob.pos_body), goal.pos, s
+
+
+def foot_clearance(source: Layout, source_model, source_feet, body_pos, body_rot, s: float):
+    """[N, F] the source feet's lowest points above their lowest over the clip, scaled by s (None without the
+    source's MjModel): a target foot's lowest point is kept at least this high, so a target with longer
+    feet than the scaled source's does not swing its toes through the floor."""
+    if source_model is None:
+        return None
+    bottoms = group_bottoms(subtree_geoms(source_model, source, source_feet), body_pos, body_rot, len(source_feet))
+    return s * (bottoms - bottoms.min(axis=0))
 
 
 def humanoid_goal(clip, source, target, mapping, source_model, target_model, rest_dof):
@@ -117,6 +127,6 @@ def humanoid_goal(clip, source, target, mapping, source_model, target_model, res
     rest = np.zeros(target.num_dof) if rest_dof is None else np.asarray(rest_dof, np.float64)
     goal = Goal(prob=prob, pos=pos, pos_w=pos_w, dirs=dirs, rots=rots, feet_k=feet_k,
                  source_feet=sp[:, [sbody(a) for a in source_feet]], init_root_pos=init_pos, init_root_rot=init_rot,
-                 rest_dof=rest)
+                 rest_dof=rest, clearance=foot_clearance(source, source_model, source_feet, sp, sr, s))
     return goal, s, target_feet
 

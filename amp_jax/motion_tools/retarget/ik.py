@@ -1,6 +1,6 @@
 """The per-frame IK solver in JAX: Adam (optax) over root position, root rotation and DoFs of one frame
-against position, direction and orientation targets, with floor, contact, joint-range and smoothness
-terms; frames are solved in order under `lax.scan`, each warm-started from the previous solution."""
+against position, direction and orientation targets, with floor, contact, clearance, joint-range and
+smoothness terms; frames are solved in order under `lax.scan`, each warm-started from the previous solution."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ class IKConfig:
     pin_weight: float = 4.0  # foot weight multiplier during contact in the pinning pass
     w_floor: float = 1000.0  # per m^2 of foot geom below z = 0
     w_contact: float = 300.0  # per m^2 of the lowest foot point's height while the source foot is in contact
+    w_clearance: float = 10000.0  # per m^2 of the lowest foot point below the scaled source foot's clearance
     contact_height: float = 0.02  # m (source units) above the foot's lowest height in the clip
     contact_speed: float = 0.3  # m/s (source units), horizontal
 
@@ -100,7 +101,7 @@ class Problem:
     dir_w: tuple[float, ...]
     rot_body: tuple[int, ...]
     rot_w: tuple[float, ...]
-    geoms: GeomSet | None = None  # the target's foot geoms, for the floor and contact terms
+    geoms: GeomSet | None = None  # the target's foot geoms, for the floor, contact and clearance terms
 
 
 def _frame_loss(prob: Problem, cfg: IKConfig, x, ref_rot, tgt, prev_dof, rest_dof):
@@ -124,6 +125,8 @@ def _frame_loss(prob: Problem, cfg: IKConfig, x, ref_rot, tgt, prev_dof, rest_do
         loss += cfg.w_floor * jnp.sum(jax.nn.relu(-z) ** 2)
         lowest = jnp.stack([jnp.min(z[prob.geoms.group == f]) for f in range(int(prob.geoms.group.max()) + 1)])
         loss += cfg.w_contact * jnp.sum(tgt["contact"] * lowest ** 2)
+        if "clearance" in tgt:
+            loss += cfg.w_clearance * jnp.sum(jax.nn.relu(tgt["clearance"] - lowest) ** 2)
     dof = x["dof"]
     excess = jax.nn.relu(dof - jnp.asarray(layout.dof_high)) + jax.nn.relu(jnp.asarray(layout.dof_low) - dof)
     loss += cfg.w_limit * jnp.sum(excess * excess)

@@ -38,6 +38,7 @@ class Goal:
     init_root_pos: np.ndarray  # [N, 3]
     init_root_rot: np.ndarray  # [N, 4]
     rest_dof: np.ndarray  # [D]
+    clearance: np.ndarray | None = None  # [N, F] least height of each target foot's lowest point (None: no term)
 
 
 def solve_goal(goal: Goal, target: Layout, target_model, fps: float, loop: bool, cfg: IKConfig,
@@ -55,6 +56,8 @@ def solve_goal(goal: Goal, target: Layout, target_model, fps: float, loop: bool,
     pos_w = np.broadcast_to(goal.pos_w, goal.pos.shape[:2]).astype(np.float32)
     targets = {"pos": goal.pos, "pos_w": pos_w, "dir": goal.dirs, "rot": goal.rots,
                "contact": contacts.astype(np.float32)}
+    if goal.clearance is not None and geoms is not None:
+        targets["clearance"] = goal.clearance * ~contacts  # in contact, the contact term holds the foot down
     init = {"root_pos": goal.init_root_pos, "root_rot": goal.init_root_rot,
             "dof": np.broadcast_to(goal.rest_dof, (n, layout.num_dof))}
     use_init = np.zeros(n, bool)
