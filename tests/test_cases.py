@@ -8,6 +8,7 @@ import yaml
 
 from amp_jax.catalog import CONFIG_DIR, PRESET_DIR, case_names, case_path, preset_names
 from amp_jax.config import dotted_keys, load_config, to_dict
+from amp_jax.envs.observations import DISC_FEATURES
 from amp_jax.errors import InputError
 from amp_jax.eval import report as eval_report
 from amp_jax.learning.train_step import init_train_state, make_train_step
@@ -75,7 +76,8 @@ def test_case_trains_checkpoints_and_tests(case, tmp_path):
 
 REPORT_FIELDS = {"bar": dict, "episodes": int, "num_envs": int, "seed": int, "mean_episode_length": float,
                  "episode_steps": int, "fall_rate": float, "mean_style_reward": float, "physics": dict,
-                 "root_speed": dict, "motion_matching": dict, "kick": (dict, type(None)), "task": (dict, type(None))}
+                 "root_speed": dict, "motion_matching": dict, "kick": (dict, type(None)), "task": (dict, type(None)),
+                 "style_tells": (dict, type(None))}
 MATCHING_FIELDS = {"stay": float, "cover": float, "clip_frame_step": float, "near": float, "policy_frames": int,
                    "reference_frames": int, "spread": dict}
 KICK_FIELDS = {"foot": str, "clip_peak_height": float, "clip_spin": float, "peak_height_mean": (float, type(None)),
@@ -98,6 +100,11 @@ def check_report_schema(report, env):
     assert mm["stay"] >= 0.0 and 0.0 <= mm["cover"] <= 1.0 and mm["policy_frames"] >= report["episodes"]
     bar = report["bar"]
     assert bar["passed"] == all(m["passed"] for m in bar["measures"].values())
+    tells = report["style_tells"]
+    if tells is not None:  # a style reward is >= 0 for every window (both forms, amp_jax.learning.discriminator)
+        assert set(tells) == {"policy", "data", "data_with_policy"}
+        assert tuple(tells["data_with_policy"]) == DISC_FEATURES
+        assert min(tells["policy"], tells["data"], *tells["data_with_policy"].values()) >= 0.0
     assert {"fall_rate", "mm_stay", "mm_cover"} <= set(bar["measures"])
     # The speed bar judges the style-only walks and pace, which all travel (the spinkick has its kick, task cases
     # their task).

@@ -1,13 +1,15 @@
-"""Test-mode statistics by hand (amp_jax/eval/evaluate.py), the speed bar (amp_jax/eval/report.py) and the table of a
-run's checkpoints against the bar (amp_jax/eval/checkpoint_table.py)."""
+"""Test-mode statistics by hand (amp_jax/eval/evaluate.py), the style tells (amp_jax/eval/style_tells.py), the
+speed bar (amp_jax/eval/report.py) and the table of a run's checkpoints against the bar
+(amp_jax/eval/checkpoint_table.py)."""
 
 import json
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from amp_jax.errors import InputError
-from amp_jax.eval import checkpoint_table, report
+from amp_jax.eval import checkpoint_table, report, style_tells
 from amp_jax.eval.evaluate import clip_root_speed, root_speed
 from amp_jax.motion.clip import Clip
 from amp_jax.motion.library import build_motion_library
@@ -83,3 +85,23 @@ def test_the_checkpoint_table_names_the_first_checkpoint_that_reaches_the_whole_
     never = checkpoint_table.table_rows([result(1, 0.5, 0.1)])
     assert checkpoint_table.first_reached(never) is None
     assert checkpoint_table.verdict(never) == "None of the 1 readable checkpoints reaches the whole bar."
+
+
+def test_style_tells_score_the_data_with_each_feature_from_the_policy():
+    """A style reward that sums its window, by hand: the data's windows (all 1) score 4; with feature a
+    (columns 0, 2) from the policy's windows (all 10) 1 + 1 + 10 + 10 = 22, with b (column 1) 13, with c
+    (column 3) 13. summary means them over the counted episodes' steps of the scored environments."""
+    columns = {"a": np.array([0, 2]), "b": np.array([1]), "c": np.array([3])}
+    data, policy = jnp.ones((3, 2, 4)), 10.0 * jnp.ones((3, 2, 4))
+    data = data.at[2, 1].set(2.0)  # step 2 of env 1: data 8, a 24, b 16, c 16
+    tells = np.asarray(style_tells.swapped_rewards(lambda x: x.sum(-1), policy, data, columns))
+    np.testing.assert_allclose(tells[0, 0], [4, 22, 13, 13])
+    np.testing.assert_allclose(tells[2, 1], [8, 24, 16, 16])
+    style = np.array([[1.0, 5.0, 7.0], [2.0, 6.0, 9.0], [3.0, 7.0, 9.0]])  # [T, E]; env 2 not scored
+    episodes = [(0, 0, 1), (1, 1, 2), (2, 0, 2), (0, 2, 2)]  # (env, first, last); env 0's second is unfinished
+    s = style_tells.summary(tells, style, episodes, ("a", "b", "c"))
+    # Steps counted: env 0 at steps 0, 1, 2; env 1 at steps 1, 2 (its step 2 the changed one).
+    assert s["policy"] == pytest.approx((1 + 2 + 3 + 6 + 7) / 5)
+    assert s["data"] == pytest.approx((4 * 4 + 8) / 5)
+    assert s["data_with_policy"] == pytest.approx({"a": (4 * 22 + 24) / 5, "b": (4 * 13 + 16) / 5,
+                                                    "c": (4 * 13 + 16) / 5})

@@ -77,6 +77,8 @@ class AmpEnv:
         # Sizes by tracing (nothing is computed): the observations as written are their one definition.
         self.obs_size = jax.eval_shape(self.reset, jax.random.PRNGKey(0)).obs.shape[-1]
         self.disc_obs_size = jax.eval_shape(self.demo_disc_obs, jax.random.PRNGKey(0)).shape[-1]
+        window = jax.eval_shape(self.motion_window, jnp.int32(0), jnp.float32(0.0))
+        self.disc_feature_columns = observations.disc_feature_columns(window, cfg.global_obs, cfg.root_height_obs)
         self.action_size = self.layout.num_dof
 
     # -- reference motion ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from amp_jax import quat
 from amp_jax.characters.pose import Pose
@@ -43,13 +44,15 @@ def policy_obs(f: Pose, global_obs: bool, root_height_obs: bool = True) -> jax.A
     ], axis=-1)
 
 
-def disc_obs(window: Pose, global_obs: bool, root_height_obs: bool = True) -> jax.Array:
-    """Discriminator observation of a window [..., n, ...] (oldest first), flattened frame-major.
+# The features of a discriminator frame, in the order disc_obs lays them out.
+DISC_FEATURES = ("root_pos", "root_rot", "joint_rot", "key_pos", "root_vel", "root_ang_vel", "dof_vel")
 
-    Each frame: root position relative to the newest frame (z absolute when root_height_obs), root
-    rotation, joint rotations, key-body offsets from that frame's root, root velocity, root angular
-    velocity, DoF velocities. With global_obs False, vectors are in the newest frame's heading frame.
-    """
+
+def disc_frame_features(window: Pose, global_obs: bool, root_height_obs: bool = True) -> dict[str, jax.Array]:
+    """The features of each frame of a window [..., n, ...] (oldest first), by name (DISC_FEATURES): root
+    position relative to the newest frame (z absolute when root_height_obs), root rotation, joint rotations,
+    key-body offsets from that frame's root, root velocity, root angular velocity, DoF velocities. With
+    global_obs False, vectors are in the newest frame's heading frame."""
     newest_pos, newest_rot = window.root_pos[..., -1:, :], window.root_rot[..., -1:, :]
     h_inv = jnp.broadcast_to(_heading_inv(newest_rot, global_obs), window.root_rot.shape)
     rel = quat.rotate(h_inv, window.root_pos - newest_pos)
@@ -59,7 +62,7 @@ def disc_obs(window: Pose, global_obs: bool, root_height_obs: bool = True) -> ja
         rel = rel[..., :2]
     root_rot = window.root_rot if global_obs else quat.mul(h_inv, window.root_rot)
     key = quat.rotate(h_inv[..., None, :], window.key_pos - window.root_pos[..., None, :])
-    per_frame = jnp.concatenate([
+    return dict(zip(DISC_FEATURES, (
         rel,
         quat.tan_norm(root_rot),
         _joint_tan_norms(window),
@@ -67,5 +70,23 @@ def disc_obs(window: Pose, global_obs: bool, root_height_obs: bool = True) -> ja
         quat.rotate(h_inv, window.root_vel),
         quat.rotate(h_inv, window.root_ang_vel),
         window.dof_vel,
-    ], axis=-1)
+    )))
+
+
+def disc_obs(window: Pose, global_obs: bool, root_height_obs: bool = True) -> jax.Array:
+    """Discriminator observation of a window [..., n, ...] (oldest first): its frames' features
+    (disc_frame_features), flattened frame-major."""
+    features = disc_frame_features(window, global_obs, root_height_obs)
+    per_frame = jnp.concatenate([features[name] for name in DISC_FEATURES], axis=-1)
     return per_frame.reshape(*per_frame.shape[:-2], -1)
+
+
+def disc_feature_columns(window: Pose, global_obs: bool, root_height_obs: bool = True) -> dict[str, np.ndarray]:
+    """The columns of disc_obs(window) that each feature of disc_frame_features fills, over all frames
+    (shapes only: nothing is computed)."""
+    shapes = jax.eval_shape(lambda w: disc_frame_features(w, global_obs, root_height_obs), window)
+    sizes = {name: shapes[name].shape[-1] for name in DISC_FEATURES}
+    num_frames, per_frame = shapes["root_pos"].shape[-2], sum(sizes.values())
+    starts = np.cumsum([0, *sizes.values()])[:-1]
+    return {name: (np.arange(num_frames)[:, None] * per_frame + start + np.arange(size)).ravel()
+            for (name, size), start in zip(sizes.items(), starts)}

@@ -52,10 +52,11 @@ def counted_episodes(done: np.ndarray, per_env: int) -> list:
 
 
 def run_test_rollouts(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: int, num_envs: int,
-                      seed: int = 0) -> EvalRollouts:
-    """Run until every environment finished ceil(num_episodes / num_envs) episodes."""
+                      seed: int = 0, tells: bool = False) -> EvalRollouts:
+    """Run until every environment finished ceil(num_episodes / num_envs) episodes (with the style tells of
+    the first environments if tells)."""
     per_env = episodes_per_env(num_episodes, num_envs)
-    rollout = make_rollout(learner, env, num_envs, per_env * env.episode_steps)
+    rollout = make_rollout(learner, env, num_envs, per_env * env.episode_steps, tells)
     return collect_rollouts(rollout, state, per_env, seed)
 
 

@@ -25,7 +25,7 @@ from amp_jax import quat
 from amp_jax.characters import kinematics
 from amp_jax.envs.amp_env import AmpEnv
 from amp_jax.errors import InputError
-from amp_jax.eval import evaluate, motion_matching, sim_to_sim
+from amp_jax.eval import evaluate, motion_matching, sim_to_sim, style_tells
 from amp_jax.learning.learner import Learner
 from amp_jax.learning.train_step import TrainState
 
@@ -97,7 +97,7 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
     """Deterministic rollouts of ceil(num_episodes / num_envs) episodes per environment, measured; engine
     mjx runs them in the training simulation, mujoco in MuJoCo itself (amp_jax.eval.sim_to_sim)."""
     if engine == "mjx":
-        r = evaluate.run_test_rollouts(learner, env, state, num_episodes, num_envs, seed)
+        r = evaluate.run_test_rollouts(learner, env, state, num_episodes, num_envs, seed, tells=True)
         physics = sim_to_sim.physics_settings(env.character.mj_model, f"mjx ({env.cfg.physics.impl})")
     elif engine == "mujoco":
         r = sim_to_sim.run_mujoco_rollouts(learner, env, state, num_episodes, num_envs, seed)
@@ -135,6 +135,8 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
         },
         "kick": kick,
         "task": task,
+        "style_tells": None if r.tells is None else style_tells.summary(r.tells, r.style, r.episodes,
+                                                                                   env.disc_feature_columns),
     }
 
 
@@ -219,6 +221,13 @@ def markdown_summary(report: dict) -> str:
     for k, v in (task or {}).items():
         lines.append(f"| {k.replace('_', ' ')} | {format_value(v, '.3f')} |")
     bar = report["bar"]
+    tells = report.get("style_tells")
+    if tells is not None:
+        told = ", ".join(f"{k.replace('_', ' ')} {format_value(v, '.2f')}"
+                         for k, v in sorted(tells["data_with_policy"].items(), key=lambda kv: kv[1] or 0.0))
+        lines += ["", f"What gives the policy away: the discriminator pays the data "
+                  f"{format_value(tells['data'], '.2f')} (the policy {format_value(tells['policy'], '.2f')}), and the "
+                  f"data with one feature from the policy: {told}."]
     lines += ["", f"Bar: {'reached' if bar['passed'] else 'not reached'}.", "", "| bar | value | limit | passed |",
               "|---|---|---|---|"]
     lines += [f"| {k} | {format_value(m['value'])} | {m['limit']} | {'yes' if m['passed'] else 'no'} |"

@@ -14,6 +14,7 @@ import numpy as np
 from amp_jax.characters import kinematics
 from amp_jax.envs.amp_env import AmpEnv
 from amp_jax.envs.contract import NULL
+from amp_jax.eval import style_tells
 from amp_jax.learning.learner import Learner, policy_of
 
 
@@ -30,13 +31,21 @@ class Record:
     task_reward: np.ndarray  # [T, E]
     task_metrics: dict  # name -> [T, E]
     target_changed: np.ndarray  # [T, E] the task drew a new target at step t
+    tells: np.ndarray | None  # [T, E', 1 + F] style rewards of data windows (amp_jax.eval.style_tells), or None
 
 
 @functools.lru_cache(maxsize=4)
-def make_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
-    """A compiled rollout of num_steps from num_envs resets: (TrainState or Policy, key) -> Record. The same
-    learner, env and sizes get the same rollout back, compiled once (eval --checkpoints runs it for each)."""
+def make_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int, tells: bool = False):
+    """A compiled rollout of num_steps from num_envs resets: (TrainState or Policy, key) -> Record, with the
+    style tells of its first style_tells.NUM_ENVS environments if tells. The same learner, env and settings
+    get the same rollout back, compiled once (eval --checkpoints runs it for each)."""
     vstep = jax.vmap(env.step)
+    scored = min(num_envs, style_tells.NUM_ENVS)
+
+    def tells_of(policy, disc_obs, key):
+        data = jax.vmap(env.demo_disc_obs)(jax.random.split(key, scored))
+        style = functools.partial(learner.style_reward, policy.disc_params, policy.disc_norm)
+        return style_tells.swapped_rewards(style, disc_obs[:scored], data, env.disc_feature_columns)
 
     def poses(s):
         m = env.motions.state(s.motion_id, s.motion_start + env.control_dt * s.step_count)
@@ -46,13 +55,15 @@ def make_rollout(learner: Learner, env: AmpEnv, num_envs: int, num_steps: int):
     def run(policy, key):
         start = env.reset_batch(jax.random.split(key, num_envs))
 
-        def one_step(s, _):
+        def one_step(s, k):
             action = learner.policy_mean(policy.actor_params, policy.obs_norm, s.obs)
             s, out = vstep(s, action)
             style = learner.style_reward(policy.disc_params, policy.disc_norm, out.disc_obs)
-            return s, (*poses(s), out.done, style, out.reward, out.task_metrics, out.target_changed)
+            told = tells_of(policy, out.disc_obs, k) if tells else None
+            return s, (*poses(s), out.done, style, out.reward, out.task_metrics, out.target_changed, told)
 
-        _, (qpos, ref, *per_step) = jax.lax.scan(one_step, start, None, length=num_steps)
+        keys = jax.random.split(jax.random.fold_in(key, 1), num_steps)  # the resets' key stays the rollout's
+        _, (qpos, ref, *per_step) = jax.lax.scan(one_step, start, keys)
         qpos0, ref0 = poses(start)
         return jnp.concatenate([qpos0[None], qpos]), jnp.concatenate([ref0[None], ref]), *per_step
 

@@ -154,7 +154,7 @@ class MujocoRollout:
             per_step.append((start_qpos, *out))
         qpos, *outputs = jax.tree.map(lambda *xs: np.stack(xs), *per_step)
         final = np.stack([d.qpos for d in datas]).astype(np.float32)[None]
-        return Record(np.concatenate([qpos, final]), None, *outputs)
+        return Record(np.concatenate([qpos, final]), None, *outputs, tells=None)
 
 
 def run_mujoco_rollouts(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: int, num_envs: int,
