@@ -149,7 +149,7 @@ def _rollouts(qpos):
     done[-1] = TIME
     zeros = np.zeros((t, 1), np.float32)
     return EvalRollouts(np.concatenate([qpos, qpos[-1:]])[:, None], None, done, zeros, zeros, {}, np.zeros((t, 1), bool),
-                        [(0, 0, t - 1)])
+                        None, [(0, 0, t - 1)])
 
 
 def test_kick_of_the_replayed_clip_is_the_clips_own(spinkick, humanoid):

@@ -114,6 +114,7 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
     frame_step = motion_matching.control_step_distance(env.layout, env.motions, env.control_dt, reference)
     kick = kick_report(env, r) if is_spinkick(env) else None
     speed = {"policy": stats["mean_root_speed"], "reference": evaluate.clip_root_speed(env.motions, env.control_dt)}
+    tells = None if r.tells is None else style_tells.summary(r.tells, r.style, r.episodes, env.disc_feature_columns)
     return {
         "bar": bar_report(stats, mm, frame_step, kick, speed if kick is None and task is None else None),
         "episodes": stats["episodes"],
@@ -135,8 +136,7 @@ def eval_report(learner: Learner, env: AmpEnv, state: TrainState, num_episodes: 
         },
         "kick": kick,
         "task": task,
-        "style_tells": None if r.tells is None else style_tells.summary(r.tells, r.style, r.episodes,
-                                                                                   env.disc_feature_columns),
+        "style_tells": tells,
     }
 
 
