@@ -98,7 +98,7 @@ def test_style_tells_score_the_data_with_each_feature_from_the_policy():
     np.testing.assert_allclose(tells[0, 0], [4, 22, 13, 13])
     np.testing.assert_allclose(tells[2, 1], [8, 24, 16, 16])
     style = np.array([[1.0, 5.0, 7.0], [2.0, 6.0, 9.0], [3.0, 7.0, 9.0]])  # [T, E]; env 2 not scored
-    episodes = [(0, 0, 1), (1, 1, 2), (2, 0, 2), (0, 2, 2)]  # (env, first, last); env 0's second is unfinished
+    episodes = [(0, 0, 1), (1, 1, 2), (2, 0, 2), (0, 2, 2)]  # (env, first step, last step)
     s = style_tells.summary(tells, style, episodes, ("a", "b", "c"))
     # Steps counted: env 0 at steps 0, 1, 2; env 1 at steps 1, 2 (its step 2 the changed one).
     assert s["policy"] == pytest.approx((1 + 2 + 3 + 6 + 7) / 5)

@@ -9,6 +9,8 @@ velocities) ends the episode like a fall, is reported in the output, and never r
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -77,8 +79,6 @@ class AmpEnv:
         # Sizes by tracing (nothing is computed): the observations as written are their one definition.
         self.obs_size = jax.eval_shape(self.reset, jax.random.PRNGKey(0)).obs.shape[-1]
         self.disc_obs_size = jax.eval_shape(self.demo_disc_obs, jax.random.PRNGKey(0)).shape[-1]
-        window = jax.eval_shape(self.motion_window, jnp.int32(0), jnp.float32(0.0))
-        self.disc_feature_columns = observations.disc_feature_columns(window, cfg.global_obs, cfg.root_height_obs)
         self.action_size = self.layout.num_dof
 
     # -- reference motion ---------------------------------------------------------------------
@@ -94,6 +94,13 @@ class AmpEnv:
         clip = self.motions.sample_clips(k1)
         t0 = self.motions.sample_times(k2, clip)
         return observations.disc_obs(self.motion_window(clip, t0), self.cfg.global_obs, self.cfg.root_height_obs)
+
+    @functools.cached_property
+    def disc_feature_columns(self) -> dict:
+        """The columns of a discriminator observation that each feature fills (observations.DISC_FEATURES),
+        traced on first use (eval's style tells): training never needs them."""
+        window = jax.eval_shape(self.motion_window, jnp.int32(0), jnp.float32(0.0))
+        return observations.disc_feature_columns(window, self.cfg.global_obs, self.cfg.root_height_obs)
 
     # -- reset / step ---------------------------------------------------------------------------
     def _make_data(self, num_worlds: int) -> mjx.Data:

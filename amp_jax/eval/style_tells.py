@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-NUM_ENVS = 8  # environments of a rollout whose windows are scored (each step costs 1 + 7 discriminator passes)
+NUM_ENVS = 8  # environments of a rollout whose windows are scored (a step costs 1 + len(DISC_FEATURES) passes)
 
 
 def swapped_rewards(style_reward, policy_obs, data_obs, columns: dict[str, np.ndarray]):
