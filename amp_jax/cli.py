@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import shlex
@@ -714,6 +715,11 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into a reader that stopped (`amp-jax cases | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 1
+    except OSError as e:  # a full disk while writing anything but a checkpoint (training.checkpoint.DiskFull)
+        if debug or e.errno != errno.ENOSPC:
+            raise
+        print(f"amp-jax: error: {f'{e.filename}: ' if e.filename else ''}the disk is full", file=sys.stderr)
+        return 2  # as checkpoint.DiskFull, an InputError: the user frees space and goes on
 
 
 def _one_line(message: str) -> str:

@@ -360,6 +360,49 @@ def test_sigterm_then_resume_equals_an_uninterrupted_run(tiny, tmp_path):
     _assert_state_equal(_host(_restore(diverging, tiny)[1]), _host(state))
 
 
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """mount(size) -> a tmpfs of that many bytes under tmp_path (skips where mounting is not allowed)."""
+    mounts = []
+
+    def mount(size: int) -> Path:
+        where = tmp_path / f"disk{len(mounts)}"
+        where.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
+                          capture_output=True).returncode != 0:
+            pytest.skip("this machine does not let the tests mount a small tmpfs")
+        mounts.append(where)
+        return where
+
+    yield mount
+    for where in mounts:
+        subprocess.run(["umount", str(where)], capture_output=True)
+
+
+def test_a_full_disk_stops_training_with_one_line_and_keeps_the_newest_checkpoint(tiny, tmp_path, small_disk):
+    """A disk with room for about two and a half checkpoints: after the first save the run warns that the three
+    it keeps will not fit; one soon fails and the run stops with one line (no Orbax tracebacks), exit code 2,
+    naming the newest complete checkpoint, which restores, and leaving no partial write behind."""
+    learner, env, _ = tiny
+    probe = checkpoint.manager(tmp_path / "probe")
+    checkpoint.save(probe, 1, init_train_state(learner, env, seed=0))
+    one = sum(f.stat().st_size for f in (tmp_path / "probe/checkpoints/1").rglob("*") if f.is_file())
+    run = small_disk(int(2.5 * one) + 64 * 1024) / "run"  # and room for config.yaml, metrics.jsonl and the log
+    cmd, env_vars = _cli(run, "--set", "train.max_samples=null", "--set", "train.keep_checkpoints=3")
+    proc = subprocess.run(cmd, env=env_vars, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Traceback" not in proc.stdout + proc.stderr and "RESOURCE_EXHAUSTED" not in proc.stdout + proc.stderr
+    assert "keep_checkpoints is 3: the run will need about" in proc.stdout
+    error = proc.stderr.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith(f"amp-jax: error: {run}/checkpoints: the disk is full: "), error
+    newest = checkpoint.manager(run).latest_step()
+    assert newest >= 1 and f"checkpoint {newest + 1} could not be written" in error[0]  # later ones grow
+    assert f"the newest complete checkpoint is step {newest}" in error[0]
+    assert not list((run / "checkpoints").glob("*tmp*"))
+    assert _restore(run, tiny)[0] == newest
+
+
 SAVER = """
 import sys
 import numpy as np

@@ -10,8 +10,10 @@ RUN_DIR/checkpoints_unreadable/ by `set_aside_newer` when training resumes befor
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -87,9 +89,61 @@ def _unflat(flat: dict, template):
     return jax.tree_util.tree_unflatten(treedef, [flat.get(jax.tree_util.keystr(p), leaf) for p, leaf in leaves])
 
 
+class DiskFull(InputError):
+    """A checkpoint did not fit on its disk (its partial write removed, the older ones intact)."""
+
+
+def space_warning(mgr: ocp.CheckpointManager, keep: int) -> str | None:
+    """A line saying that the checkpoints still to come (up to `keep`, and one more while the oldest is
+    replaced), each the size of the newest on disk, will not fit in the free space, or None if they will."""
+    newest = mgr.latest_step()
+    if newest is None:
+        return None
+    directory = Path(mgr.directory)
+    one = sum(f.stat().st_size for f in (directory / str(newest)).rglob("*") if f.is_file())
+    need, free = one * max(1, keep + 1 - len(mgr.all_steps())), shutil.disk_usage(directory).free
+    if need <= free:
+        return None
+    return (f"warning: {directory}: a checkpoint takes {_gb(one)} and train.keep_checkpoints is {keep}: the run "
+            f"will need about {_gb(need)} more, and {_gb(free)} is free; lower train.keep_checkpoints or free "
+            f"space before the disk fills")
+
+
 def save(mgr: ocp.CheckpointManager, step: int, state) -> None:
-    mgr.save(step, args=ocp.args.StandardSave(_flat(state)))
-    mgr.wait_until_finished()
+    """Write `step` and wait until it is complete. On a full disk: DiskFull, saying so in one line, with the
+    partial write removed (Orbax's own errors and their tracebacks silenced)."""
+    try:
+        with _quiet_orbax():
+            mgr.save(step, args=ocp.args.StandardSave(_flat(state)))
+            mgr.wait_until_finished()
+    except Exception as e:
+        if not _is_disk_full(e):
+            raise
+        directory = Path(mgr.directory)
+        for partial in directory.glob(f"{step}.orbax-checkpoint-tmp*"):
+            shutil.rmtree(partial, ignore_errors=True)
+        mgr.reload()
+        newest = mgr.latest_step()
+        kept = f"the newest complete checkpoint is step {newest}" if newest is not None else "no checkpoint was written"
+        raise DiskFull(f"{directory}: the disk is full: checkpoint {step} could not be written "
+                       f"({_gb(shutil.disk_usage(directory).free)} free); {kept}; free space or lower "
+                       f"train.keep_checkpoints, then go on with amp-jax train --resume") from None
+
+
+def _is_disk_full(error: BaseException) -> bool:
+    """Whether an error (or one it was raised from) is ENOSPC: an OSError, or TensorStore's message as Orbax
+    passes it on ("No space left on device [os_error_code='28']")."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e7 else f"{n / 1e6:.2f} MB"
 
 
 def _newest_readable(directory, steps: list[int], read):
@@ -198,7 +252,7 @@ def _drop_closed_loop_errors() -> None:
 
 @contextlib.contextmanager
 def _quiet_orbax():
-    """Silence what Orbax and TensorStore print while failing to read a damaged step: absl's and Orbax's
+    """Silence what Orbax and TensorStore print while failing to read a damaged step or to write one: absl's and Orbax's
     error logs, and the "Event loop is closed" errors of TensorStore callbacks into Orbax's closed event loop
     (sys.excepthook here; sys.unraisablehook from here on: _drop_closed_loop_errors)."""
     loggers = [logging.getLogger(name) for name in ("absl", "orbax")]

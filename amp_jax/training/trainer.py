@@ -155,7 +155,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
     iteration = int(state.iteration)
     start_iteration = good = iteration
     seconds = {"step": 0.0, "probe": 0.0, "video": 0.0, "save": 0.0}  # the last of each: the deadline's estimate
-    out_of_time = False
+    out_of_time = space_checked = False
     _keep_rows_until(run_dir / "metrics.jsonl", start_iteration)
     try:
         with _StopFlag() as flag:
@@ -197,12 +197,17 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, max_iterations
                     t0 = time.time()
                     checkpoint.save(mgr, iteration, state)
                     seconds["save"] = time.time() - t0
+                    if not space_checked:  # once, from the first checkpoint's size on disk
+                        space_checked = True
+                        if warning := checkpoint.space_warning(mgr, cfg.train.keep_checkpoints):
+                            print(warning, flush=True)
                 if flag.stop:
                     break
             if mgr.latest_step() != iteration:
                 checkpoint.save(mgr, iteration, state)
-    except Exception:
-        if good == iteration > (mgr.latest_step() or 0):  # the state in hand passed the checks
+    except Exception as e:
+        # The state in hand passed the checks (a full disk would refuse it again).
+        if good == iteration > (mgr.latest_step() or 0) and not isinstance(e, checkpoint.DiskFull):
             _save_before_dying(mgr, iteration, state)
         raise
     finally:
