@@ -115,7 +115,8 @@ CASES = {
                    "r_calf_joint": ("y", -2.49, 2.49), "l_ankle_pitch_joint": ("y", -0.97, 0.92),
                    "l_shoulder_pitch_joint": ("y", -4.18, 1.04), "r_shoulder_roll_joint": ("x", -3.4, 0.36),
                    "l_upper_arm_joint": ("z", -2.61, 2.61), "r_wrist_joint": ("z", -3.14, 3.14)},
-        "torque": {"l_hip_pitch_joint": 20, "r_ankle_roll_joint": 20, "l_elbow_joint": 10, "r_wrist_joint": 10},
+        # MimicKit's motor gears (its limits in Isaac Gym), not the files' actuatorfrcrange of 20 / 10
+        "torque": {"l_hip_pitch_joint": 30, "r_ankle_roll_joint": 30, "l_elbow_joint": 20, "r_wrist_joint": 20},
     },
     "smpl": {
         "xml": "assets/smpl/smpl.xml",

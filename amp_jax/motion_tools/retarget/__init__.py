@@ -10,7 +10,10 @@ A clip of one character (the source) becomes a clip of another (the target) in t
      projection at frame 0, with the source's sole height mapped to the target's), so the root height,
      the stride and the root path all scale together and a planted source foot stays planted; limb
      chains are then shifted by the difference of the characters' hip / shoulder placements
-     (`Mapping.anchors`), so the target's feet land under its own hips;
+     (`Mapping.anchors`), so the target's feet land under its own hips; and as the target's stance is then
+     wider or narrower than the scaled source's (k = its hip width over s times the source's), the hips'
+     sideways sway about the feet is scaled by k (`humanoid.weight_shift`), so the body moves as far over
+     its stance foot, for its stance, as the source's does;
    * directions of mapped segments (e.g. shoulder -> elbow): unit vectors, so limb proportions may differ;
    * world orientations of mapped bodies (root, feet, torso), through their zero-pose rotations
      (target rotation = source rotation * source rest^-1 * target rest), compared by tan-norm;

@@ -48,6 +48,28 @@ def foot_clearance(source: Layout, source_model, source_feet, body_pos, body_rot
     return s * (bottoms - bottoms.min(axis=0))
 
 
+def stance_ratio(spos0, tpos0, s: float, mapping: Mapping, sbody, tbody) -> float:
+    """The target's hip half-width over the scaled source's (rest poses, facing +x): the feet are placed
+    under the target's own hips (the anchors), so its stance is this much wider than the scaled source's."""
+    (sl, _, tl, _), (sr, _, tr, _) = mapping.legs[:2]
+    return abs(tpos0[tbody(tl), 1] - tpos0[tbody(tr), 1]) / (s * abs(spos0[sbody(sl), 1] - spos0[sbody(sr), 1]))
+
+
+def weight_shift(pos, hip_k, feet_k, heading, k: float) -> np.ndarray:
+    """[N, P, 3] shifts of the position targets that scale the hips' sideways sway about the feet's midpoint
+    (across the heading) by k, so that the body moves over its stance foot by the same share of its stance
+    width as the source's does (scaled by s alone, the Pi Plus's clip kept its centre of mass over the middle
+    of its wide stance, a foot it lifted leaving it no support). Bodies between the feet and the hips take a
+    share by height, the bodies above the hips all of it, the feet none."""
+    n = len(pos)
+    lateral = quat_rotate(heading, np.broadcast_to(np.array([0.0, 1.0, 0.0]), (n, 3)))
+    hips, feet = pos[:, hip_k].mean(axis=1), pos[:, feet_k].mean(axis=1)
+    sway = np.sum((hips - feet) * lateral, axis=-1)
+    share = np.clip((pos[..., 2] - feet[:, None, 2]) / (hips[:, None, 2] - feet[:, None, 2]), 0.0, 1.0)
+    share[:, feet_k] = 0.0
+    return (k - 1.0) * sway[:, None, None] * share[..., None] * lateral[:, None, :]
+
+
 def humanoid_goal(clip, source, target, mapping, source_model, target_model, rest_dof):
     clip.validate("retarget source clip", source.num_dof)
     n = clip.num_frames
@@ -91,6 +113,18 @@ def humanoid_goal(clip, source, target, mapping, source_model, target_model, res
             if b not in pos_tgt_names:
                 raise InputError(f"anchor body '{b}' is not a target of the mapping's position pairs")
             pos[:, pos_tgt_names.index(b)] += shift
+    pairs = [(a, b) for a, b, _ in mapping.positions]
+    feet_k = []
+    for pair in mapping.feet:
+        if tuple(pair) not in pairs:
+            raise InputError(f"foot pair {pair} is not among the mapping's position pairs")
+        feet_k.append(pairs.index(tuple(pair)))
+    hips_t = [tbody(e[2]) for e in mapping.legs]
+    if any(target.body_names[h] not in pos_tgt_names for h in hips_t):
+        raise InputError(f"the legs' hips {[e[2] for e in mapping.legs]} must be targets of the mapping's position pairs")
+    hip_k = [pos_tgt_names.index(target.body_names[h]) for h in hips_t]
+    shift = weight_shift(pos, hip_k, feet_k, heading, stance_ratio(spos0, tpos0, s, mapping, sbody, tbody))
+    pos += shift
     d = sp[:, [sbody(e[1]) for e in mapping.directions]] - sp[:, [sbody(e[0]) for e in mapping.directions]]
     dirs = d / np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9) \
         if mapping.directions else np.zeros((n, 0, 3))
@@ -109,21 +143,15 @@ def humanoid_goal(clip, source, target, mapping, source_model, target_model, res
         rot_body=tuple(tbody(b) for _, b, _ in mapping.orientations),
         rot_w=tuple(float(w) for _, _, w in mapping.orientations),
     )
-    pairs = [(a, b) for a, b, _ in mapping.positions]
-    feet_k = []
-    for pair in mapping.feet:
-        if tuple(pair) not in pairs:
-            raise InputError(f"foot pair {pair} is not among the mapping's position pairs")
-        feet_k.append(pairs.index(tuple(pair)))
 
     # Initial root: the scaled source root, lifted by the difference of the pelvis-over-hips heights,
-    # rotated like the source root (through the rests).
+    # shifted with the hips, rotated like the source root (through the rests).
     root_off = quat.mul(quat.conj(jnp.asarray(srot0[0])), jnp.asarray(trot0[0]))
     init_rot = np.asarray(quat.mul(jnp.asarray(sr[:, 0], jnp.float32), root_off), np.float64)
     hips_s = [sbody(e[0]) for e in mapping.legs]
-    hips_t = [tbody(e[2]) for e in mapping.legs]
     init_pos = scaled(sp[:, 0])
     init_pos[:, 2] += np.mean(tpos0[0, 2] - tpos0[hips_t, 2]) - s * np.mean(spos0[0, 2] - spos0[hips_s, 2])
+    init_pos += shift[:, hip_k].mean(axis=1)
     rest = np.zeros(target.num_dof) if rest_dof is None else np.asarray(rest_dof, np.float64)
     goal = Goal(prob=prob, pos=pos, pos_w=pos_w, dirs=dirs, rots=rots, feet_k=feet_k,
                  source_feet=sp[:, [sbody(a) for a in source_feet]], init_root_pos=init_pos, init_root_rot=init_rot,
