@@ -119,6 +119,9 @@ def save(mgr: ocp.CheckpointManager, step: int, state) -> None:
     except Exception as e:
         if not _is_disk_full(e):
             raise
+        # The failed write's futures report it again when collected, through asyncio's logger, after the
+        # run has said so in one line: the run stops here, so silence them for the rest of the process.
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         directory = Path(mgr.directory)
         for partial in directory.glob(f"{step}.orbax-checkpoint-tmp*"):
             shutil.rmtree(partial, ignore_errors=True)
