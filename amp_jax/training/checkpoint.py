@@ -255,9 +255,9 @@ def _drop_closed_loop_errors() -> None:
 
 @contextlib.contextmanager
 def _quiet_orbax():
-    """Silence what Orbax and TensorStore print while failing to read a damaged step or to write one: absl's and Orbax's
-    error logs, and the "Event loop is closed" errors of TensorStore callbacks into Orbax's closed event loop
-    (sys.excepthook here; sys.unraisablehook from here on: _drop_closed_loop_errors)."""
+    """Silence what Orbax and TensorStore print while failing to read a damaged step or to write one: absl's
+    and Orbax's error logs, and the "Event loop is closed" errors of TensorStore callbacks into Orbax's closed
+    event loop (sys.excepthook here; sys.unraisablehook from here on: _drop_closed_loop_errors)."""
     loggers = [logging.getLogger(name) for name in ("absl", "orbax")]
     levels = [lg.level for lg in loggers]
     excepthook = sys.excepthook

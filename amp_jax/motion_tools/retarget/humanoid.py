@@ -121,7 +121,8 @@ def humanoid_goal(clip, source, target, mapping, source_model, target_model, res
         feet_k.append(pairs.index(tuple(pair)))
     hips_t = [tbody(e[2]) for e in mapping.legs]
     if any(target.body_names[h] not in pos_tgt_names for h in hips_t):
-        raise InputError(f"the legs' hips {[e[2] for e in mapping.legs]} must be targets of the mapping's position pairs")
+        raise InputError(f"the legs' hips {[e[2] for e in mapping.legs]} must be targets of the mapping's "
+                         f"position pairs")
     hip_k = [pos_tgt_names.index(target.body_names[h]) for h in hips_t]
     shift = weight_shift(pos, hip_k, feet_k, heading, stance_ratio(spos0, tpos0, s, mapping, sbody, tbody))
     pos += shift
